@@ -10,6 +10,7 @@ uses `MonotonicClock`, tests share one `ScaledClock` between the simulator and t
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -31,9 +32,9 @@ class Clock(Protocol):
 
     async def sleep_until(self, deadline: float) -> None: ...
 
-    def fail_after(self, seconds: float) -> anyio.CancelScope: ...
+    def fail_after(self, seconds: float) -> AbstractContextManager[anyio.CancelScope]: ...
 
-    def move_on_after(self, seconds: float) -> anyio.CancelScope: ...
+    def move_on_after(self, seconds: float) -> AbstractContextManager[anyio.CancelScope]: ...
 
 
 class ScaledClock:
@@ -61,10 +62,10 @@ class ScaledClock:
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep(self.to_real(deadline - self.now()))
 
-    def fail_after(self, seconds: float) -> anyio.CancelScope:
+    def fail_after(self, seconds: float) -> AbstractContextManager[anyio.CancelScope]:
         return anyio.fail_after(self.to_real(seconds))
 
-    def move_on_after(self, seconds: float) -> anyio.CancelScope:
+    def move_on_after(self, seconds: float) -> AbstractContextManager[anyio.CancelScope]:
         return anyio.move_on_after(self.to_real(seconds))
 
     def __repr__(self) -> str:

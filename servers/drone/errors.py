@@ -1,0 +1,77 @@
+"""The drone's error hierarchy: every failure a caller can see is one of these.
+
+They are mapped to MCP tool results in exactly one place (`servers.drone.tools`), so the
+wording a model reads is decided here, next to the condition that caused it.
+"""
+
+from __future__ import annotations
+
+
+class DroneError(Exception):
+    """Base class of everything the drone stack raises on purpose."""
+
+
+class OutOfRange(DroneError, ValueError):
+    """A parameter outside the SDK's (or the safety envelope's) range. Nothing was sent."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}={value!r} is out of range: allowed {allowed}")
+
+
+class ProtocolError(DroneError):
+    """A datagram that does not have the form the SDK documents for it."""
+
+
+class NotConnected(DroneError):
+    """The link has no live drone to talk to, so nothing was sent."""
+
+
+class LinkBusy(DroneError):
+    """Another command is on the wire; the SDK allows only one in flight."""
+
+
+class CommandRejected(DroneError):
+    """The drone answered with an error string (reported verbatim)."""
+
+    def __init__(self, command: str, reply: str) -> None:
+        self.command = command
+        self.reply = reply
+        super().__init__(f"drone rejected {command!r}: {reply!r}")
+
+
+class CommandTimeout(DroneError):
+    """A harmless (idempotent) command got no reply, even after its retries."""
+
+    def __init__(self, command: str, attempts: int, waited_s: float) -> None:
+        self.command = command
+        self.attempts = attempts
+        self.waited_s = waited_s
+        super().__init__(f"no reply to {command!r} after {attempts} attempt(s) over {waited_s:.1f}s")
+
+
+class OutcomeUnknown(DroneError):
+    """A flight action got no reply in time. It may or may not have run; it is never re-sent."""
+
+    def __init__(self, command: str, waited_s: float) -> None:
+        self.command = command
+        self.waited_s = waited_s
+        super().__init__(
+            f"no reply to {command!r} within {waited_s:.1f}s: outcome unknown, the drone may have "
+            "executed it. It was NOT re-sent. Check get_state before acting again."
+        )
+
+
+class Preempted(DroneError):
+    """The command was overtaken by `emergency` or `stop` before its reply came."""
+
+    def __init__(self, command: str, by: str) -> None:
+        self.command = command
+        self.by = by
+        super().__init__(f"{command!r} was cancelled by {by!r} before it completed")
+
+
+class SafetyViolation(DroneError):
+    """The operator's safety envelope refuses this action. Nothing was sent."""
