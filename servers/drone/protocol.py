@@ -204,7 +204,7 @@ class TelloProtocol:
         if self._last_reply_at is None and self._last_state_at is None:
             return LinkStatus.DISCONNECTED
         age = self.state_age(now)
-        if age is None or age > self.config.stale_after_s:
+        if age is None or age >= self.config.stale_after_s:
             return LinkStatus.STALE
         return LinkStatus.CONNECTED
 

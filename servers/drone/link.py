@@ -1,0 +1,521 @@
+"""The drone link: a thin anyio UDP transport around the sans-IO `TelloProtocol`.
+
+All protocol decisions (what to send, which reply is whose, when to retry, what stale means)
+live in the core; this module only moves datagrams, keeps time with an injected `Clock`, and
+lets callers await results. Everything runs on the event loop: no threads, no locks around
+the core (it is only touched between awaits).
+
+Usage::
+
+    async with DroneLink(LinkConfig(drone_host="192.168.10.1"), clock) as link:
+        reply = await link.request(commands.query("battery?"))
+
+Leaving the block lands a flying drone first (bounded), then cancels the background tasks
+and closes both sockets.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal, Self
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import structlog
+from opentelemetry import trace
+
+from servers.clock import Clock, MonotonicClock
+from servers.drone import commands
+from servers.drone.commands import Command
+from servers.drone.errors import (
+    CommandRejected,
+    CommandTimeout,
+    DroneError,
+    LinkBusy,
+    NotConnected,
+    OutcomeUnknown,
+    Preempted,
+)
+from servers.drone.protocol import (
+    BadDatagram,
+    CommandFailed,
+    CommandSent,
+    CommandSucceeded,
+    Event,
+    LinkStatus,
+    ProtocolConfig,
+    StatusChanged,
+    StrayReply,
+    TelemetryReceived,
+    TelloProtocol,
+)
+from servers.drone.replies import ReplyValue
+from servers.drone.telemetry import Telemetry
+
+_tracer = trace.get_tracer("tello_mcp.drone.link")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Where the drone is and how to talk to it. One link per drone; nothing global."""
+
+    drone_host: str = "192.168.10.1"
+    drone_port: int = 8889
+    # The command socket's own address: the drone replies to whatever address sent the command.
+    bind_host: str = "0.0.0.0"
+    bind_port: int = 0
+    # The drone sends state to port 8890 of the address that sent `command`.
+    state_host: str = "0.0.0.0"
+    state_port: int = 8890
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    land_on_exit_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A command's successful answer."""
+
+    command: str
+    value: ReplyValue
+    raw: str
+    latency_s: float
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A snapshot of what the link knows, always with how fresh it is."""
+
+    status: LinkStatus
+    state_age_s: float | None
+    reply_age_s: float | None
+    telemetry: Telemetry | None
+    drone: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryReading:
+    percent: int
+    source: Literal["live", "state"]
+    age_s: float
+    link: LinkStatus
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the flight log: every caller command and what became of it."""
+
+    at: float
+    command: str
+    outcome: Literal["ok", "rejected", "timeout", "outcome_unknown", "preempted", "not_connected"]
+    reply: str | None
+    latency_s: float
+    attempts: int
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "reply")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.reply: Reply | None = None
+        self.error: DroneError | None = None
+
+
+_AIRBORNE_CM = 10
+_Loop = Callable[[], Awaitable[None]]
+
+
+class DroneLink:
+    def __init__(
+        self,
+        config: LinkConfig | None = None,
+        clock: Clock | None = None,
+        *,
+        log_size: int = 1000,
+    ) -> None:
+        self.config = config or LinkConfig()
+        self.clock: Clock = clock or MonotonicClock()
+        self._target = (self.config.drone_host, self.config.drone_port)
+        self._core = TelloProtocol(self.config.protocol, connect_at=self.clock.now())
+        self._waiters: dict[int, _Waiter] = {}
+        self._turn = anyio.Lock()
+        self._changed = anyio.Event()
+        self._airborne = False
+        self._speed: int | None = None
+        self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
+        self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
+        self._cmd_sock: anyio.abc.UDPSocket | None = None
+        self._state_sock: anyio.abc.UDPSocket | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._scopes: list[anyio.CancelScope] = []
+        self._state_port = self.config.state_port
+
+    # ---- lifecycle ----
+
+    async def __aenter__(self) -> Self:
+        self._cmd_sock = await anyio.create_udp_socket(
+            family=socket.AF_INET, local_host=self.config.bind_host, local_port=self.config.bind_port
+        )
+        try:
+            self._state_sock = await anyio.create_udp_socket(
+                family=socket.AF_INET,
+                local_host=self.config.state_host,
+                local_port=self.config.state_port,
+            )
+        except BaseException:
+            await self._cmd_sock.aclose()
+            raise
+        self._state_port = self._state_sock.extra(anyio.abc.SocketAttribute.local_port)
+        self._core = TelloProtocol(self.config.protocol, connect_at=self.clock.now())
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        for loop in (self._receive_replies, self._receive_state, self._drive):
+            self._tg.start_soon(self._shielded, loop)
+        self._log.info("link_started", command_port=self.local_port, state_port=self._state_port)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._land_if_flying()
+        finally:
+            for scope in self._scopes:
+                scope.cancel()
+            try:
+                await self._tg.__aexit__(None, None, None)
+            finally:
+                self._tg = None
+                for sock in (self._cmd_sock, self._state_sock):
+                    if sock is not None:
+                        await sock.aclose()
+                self._log.info("link_stopped")
+        return None
+
+    async def _shielded(self, loop: _Loop) -> None:
+        # Background loops ignore outside cancellation so that shutdown can still land the drone
+        # through them; __aexit__ cancels these scopes itself once that is done.
+        with anyio.CancelScope(shield=True) as scope:
+            self._scopes.append(scope)
+            await loop()
+
+    async def _land_if_flying(self) -> None:
+        if not self.is_flying():
+            return
+        self._log.warning("landing_before_shutdown")
+        with self.clock.move_on_after(self.config.land_on_exit_s):
+            try:
+                await self.request(commands.simple("land"))
+            except DroneError as exc:
+                self._log.error("shutdown_land_failed", error=str(exc))
+
+    # ---- what callers use ----
+
+    @property
+    def drone_address(self) -> str:
+        return f"{self._target[0]}:{self._target[1]}"
+
+    @property
+    def local_port(self) -> int:
+        assert self._cmd_sock is not None, "link not started"
+        return self._cmd_sock.extra(anyio.abc.SocketAttribute.local_port)
+
+    @property
+    def state_port(self) -> int:
+        return self._state_port
+
+    @property
+    def speed_cm_s(self) -> int | None:
+        """The speed last set through this link (None: unknown, e.g. after a reconnect)."""
+        return self._speed
+
+    def status(self) -> LinkStatus:
+        return self._core.status(self.clock.now())
+
+    def reading(self) -> Reading:
+        now = self.clock.now()
+        return Reading(
+            status=self._core.status(now),
+            state_age_s=self._core.state_age(now),
+            reply_age_s=self._core.reply_age(now),
+            telemetry=self._core.telemetry,
+            drone=self.drone_address,
+        )
+
+    def is_flying(self) -> bool:
+        """Best knowledge: a takeoff we saw succeed, or a fresh state packet showing height."""
+        if self._airborne:
+            return True
+        t = self._core.telemetry
+        age = self._core.state_age(self.clock.now())
+        return t is not None and age is not None and age < 5.0 and t.height_cm >= _AIRBORNE_CM
+
+    @property
+    def counters(self) -> dict[str, int]:
+        c = self._core.counters
+        return {
+            "sent": c.sent,
+            "replies": c.replies,
+            "strays": c.strays,
+            "retries": c.retries,
+            "timeouts": c.timeouts,
+            "bad_state": c.bad_state,
+            "keepalives": c.keepalives,
+        }
+
+    def set_drone_address(self, host: str, port: int | None = None) -> None:
+        """Point the link at a drone that came back on another address (DHCP, station mode).
+
+        The keepalive then finds it within one reconnect period; nothing else needs a restart.
+        """
+        self._target = (host, port if port is not None else self._target[1])
+        self._speed = None
+        self._log = self._log.bind(drone=self.drone_address)
+        self._log.info("drone_address_changed")
+        self._kick()
+
+    async def wait_changed(self) -> None:
+        """Return at the next state packet, reply or status change (for resource watchers)."""
+        await self._changed.wait()
+
+    async def request(self, command: Command, *, turn_wait_s: float | None = None) -> Reply:
+        """Send one command and wait for its outcome.
+
+        Raises `NotConnected` (nothing sent), `CommandRejected` (the drone's error string),
+        `CommandTimeout` (a harmless command, retried, still unanswered), `OutcomeUnknown` (a
+        flight action unanswered: never re-sent), or `Preempted` (overtaken by emergency/stop).
+        With `turn_wait_s`, gives up with `LinkBusy` if the wire is not free within that time.
+        """
+        if command.verb in ("emergency", "stop"):
+            return await self._priority(command)
+        with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
+            if turn_wait_s is None:
+                await self._turn.acquire()
+            else:
+                try:
+                    with self.clock.fail_after(turn_wait_s):
+                        await self._turn.acquire()
+                except TimeoutError:
+                    held = self._core.pending
+                    raise LinkBusy(
+                        f"{command.text!r} not sent: {held.text if held else 'another command'!r} "
+                        f"still holds the wire after {turn_wait_s:g}s"
+                    ) from None
+            try:
+                await self._await_turn(command)
+                ticket = self._core.send(command, self.clock.now())
+                self._flush()
+                if not command.expects_reply:
+                    self._record(command, "ok", None, 0.0, 1)
+                    return Reply(command.text, None, "", 0.0, 1)
+                waiter = self._waiters[ticket] = _Waiter()
+                self._log.debug("command_sent", command=command.text)
+                self._kick()
+                return await self._outcome(ticket, waiter, command)
+            finally:
+                self._turn.release()
+
+    async def battery(self, *, live_wait_s: float = 1.5) -> BatteryReading:
+        """`battery?` asked live; if the drone cannot answer (a move holds the wire, or WiFi is
+        down) the last state packet's value, marked with its age."""
+        try:
+            reply = await self.request(commands.query("battery?"), turn_wait_s=live_wait_s)
+        except DroneError as exc:
+            reading = self.reading()
+            if reading.telemetry is None or reading.state_age_s is None:
+                raise NotConnected(f"no live battery reading and no state packet yet ({exc})") from exc
+            return BatteryReading(reading.telemetry.battery_pct, "state", reading.state_age_s, reading.status)
+        assert isinstance(reply.value, int)
+        return BatteryReading(reply.value, "live", 0.0, self.status())
+
+    # ---- internals: sending ----
+
+    async def _await_turn(self, command: Command) -> None:
+        while True:
+            now = self.clock.now()
+            if self._core.status(now) is LinkStatus.DISCONNECTED and command.verb != "command":
+                self._record(command, "not_connected", None, 0.0, 0)
+                age = self._core.reply_age(now)
+                heard = "never heard from it" if age is None else f"last reply {age:.1f}s ago"
+                raise NotConnected(
+                    f"drone at {self.drone_address} is not connected ({heard}); nothing was sent"
+                )
+            if self._core.can_send(now):
+                return
+            ready = self._core.ready_at()
+            changed = self._changed
+            if ready is None:
+                await changed.wait()
+            else:
+                with self.clock.move_on_after(ready - now):
+                    await changed.wait()
+
+    async def _priority(self, command: Command) -> Reply:
+        """emergency/stop: out at once, whatever is pending, without waiting for the turn."""
+        with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
+            now = self.clock.now()
+            ticket, events = self._core.send_priority(command, now)
+            self._flush()
+            self._log.warning("priority_command_sent", command=command.text)
+            waiter = self._waiters[ticket] = _Waiter()
+            self._dispatch(events)
+            self._kick()
+            return await self._outcome(ticket, waiter, command)
+
+    async def _outcome(self, ticket: int, waiter: _Waiter, command: Command) -> Reply:
+        attempts = 1 + (self.config.protocol.retries if command.idempotent else 0)
+        budget = attempts * (command.timeout_s + self.config.protocol.retry_backoff_s) + 1.0
+        try:
+            # The core always resolves a ticket; this bound only guards against a bug there.
+            with self.clock.fail_after(budget):
+                await waiter.done.wait()
+        finally:
+            self._waiters.pop(ticket, None)
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.reply is not None
+        return waiter.reply
+
+    def _flush(self) -> None:
+        sock = self._cmd_sock
+        if sock is None:
+            return
+        raw = sock.extra(anyio.abc.SocketAttribute.raw_socket)
+        for datagram in self._core.datagrams_to_send():
+            try:
+                # A synchronous non-blocking send: the emergency path never waits on the loop.
+                raw.sendto(datagram, self._target)
+            except OSError as exc:  # no route while WiFi is down, full buffer: a lost datagram
+                self._log.warning("send_failed", error=str(exc))
+
+    # ---- internals: receiving and time ----
+
+    async def _receive_replies(self) -> None:
+        assert isinstance(self._cmd_sock, anyio.abc.UDPSocket)
+        async for data, (host, port) in self._cmd_sock:
+            if (host, port) != self._target:
+                self._log.debug("foreign_datagram", source=f"{host}:{port}")
+                continue
+            self._dispatch(self._core.receive_reply(data, self.clock.now()))
+            self._kick()
+
+    async def _receive_state(self) -> None:
+        assert self._state_sock is not None
+        async for data, (host, _port) in self._state_sock:
+            if host != self._target[0]:
+                continue
+            self._dispatch(self._core.receive_state(data, self.clock.now()))
+            self._kick()
+
+    async def _drive(self) -> None:
+        while True:
+            now = self.clock.now()
+            self._dispatch(self._core.handle_timer(now))
+            self._flush()
+            deadline = self._core.next_deadline()
+            changed = self._changed
+            wait = math.inf if deadline is None else deadline - self.clock.now()
+            if wait > 0:
+                with self.clock.move_on_after(wait):
+                    await changed.wait()
+            else:
+                await anyio.lowlevel.checkpoint()
+
+    def _kick(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _dispatch(self, events: Iterable[Event]) -> None:
+        for event in events:
+            match event:
+                case CommandSucceeded():
+                    self._on_success(event)
+                case CommandFailed():
+                    self._on_failure(event)
+                case CommandSent():
+                    self._log.info("command_retry", command=event.command.text, attempt=event.attempt)
+                case StrayReply():
+                    self._log.info("stray_reply_dropped", reply=event.raw, reason=event.reason)
+                case StatusChanged():
+                    self._on_status(event)
+                case BadDatagram():
+                    self._log.warning("bad_datagram", channel=event.channel, reason=event.reason)
+                case TelemetryReceived():
+                    pass
+                case _:
+                    pass
+
+    def _on_success(self, event: CommandSucceeded) -> None:
+        verb = event.command.verb
+        if verb == "takeoff":
+            self._airborne = True
+        elif verb in ("land", "emergency"):
+            self._airborne = False
+        elif verb == "speed":
+            self._speed = int(event.command.text.split()[1])
+        self._record(event.command, "ok", event.raw, event.latency_s, event.attempts)
+        self._log.info(
+            "command_reply",
+            command=event.command.text,
+            reply=event.raw,
+            latency_ms=round(event.latency_s * 1000, 2),
+            attempts=event.attempts,
+        )
+        self._resolve(
+            event.ticket,
+            reply=Reply(event.command.text, event.value, event.raw, event.latency_s, event.attempts),
+        )
+
+    def _on_failure(self, event: CommandFailed) -> None:
+        error = event.error
+        outcome: Literal["rejected", "timeout", "outcome_unknown", "preempted"]
+        match error:
+            case CommandRejected():
+                outcome = "rejected"
+            case CommandTimeout():
+                outcome = "timeout"
+            case OutcomeUnknown():
+                outcome = "outcome_unknown"
+            case Preempted():
+                outcome = "preempted"
+            case _:
+                outcome = "rejected"
+        if event.command.verb == "emergency":
+            self._airborne = False
+        latency = self.clock.now() - event.at
+        self._record(event.command, outcome, event.raw, latency, 1)
+        self._log.warning("command_failed", command=event.command.text, outcome=outcome, error=str(error))
+        self._resolve(event.ticket, error=error)
+
+    def _on_status(self, event: StatusChanged) -> None:
+        self._log.info("link_status", old=event.old.value, new=event.new.value)
+        if event.new is LinkStatus.DISCONNECTED:
+            self._speed = None  # a rebooted drone forgot it
+        if event.old is LinkStatus.DISCONNECTED:
+            self._log.info("link_reconnected")
+
+    def _resolve(self, ticket: int, *, reply: Reply | None = None, error: DroneError | None = None) -> None:
+        waiter = self._waiters.get(ticket)
+        if waiter is None:
+            return
+        waiter.reply, waiter.error = reply, error
+        waiter.done.set()
+
+    def _record(
+        self,
+        command: Command,
+        outcome: Literal["ok", "rejected", "timeout", "outcome_unknown", "preempted", "not_connected"],
+        reply: str | None,
+        latency_s: float,
+        attempts: int,
+    ) -> None:
+        self.flight_log.append(LogEntry(self.clock.now(), command.text, outcome, reply, latency_s, attempts))
