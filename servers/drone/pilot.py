@@ -1,0 +1,350 @@
+"""The pilot: what each drone tool does, independent of MCP.
+
+It applies the safety envelope before anything is sent, keeps the dead-reckoned position,
+asks the link for live reads, and turns link readings into the freshness-stamped models the
+tools return. The MCP layer (`servers.drone.tools`) only adapts arguments and errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import anyio
+import structlog
+
+from servers.drone import commands
+from servers.drone.commands import Command, Motion
+from servers.drone.errors import (
+    NotConnected,
+    OutcomeUnknown,
+    SafetyViolation,
+)
+from servers.drone.link import DroneLink, Reading, Reply
+from servers.drone.models import (
+    Acceleration as AccelerationModel,
+)
+from servers.drone.models import (
+    ActionResult,
+    Attitude,
+    BatteryResult,
+    DroneState,
+    EmergencyResult,
+    Freshness,
+    MissionPadModel,
+    PositionModel,
+    SensorName,
+    SensorResult,
+    TelemetryModel,
+    Velocity,
+)
+from servers.drone.protocol import LinkStatus
+from servers.drone.replies import Acceleration, TemperatureRange
+from servers.drone.replies import Attitude as AttitudeReply
+from servers.drone.safety import BODY_VECTORS, Position, SafetyEnvelope, check_destination
+from servers.drone.telemetry import Telemetry
+
+Progress = Callable[[float, float, str], Awaitable[None]]
+"""progress(done, total, message): how far a long action has come (seconds of its budget)."""
+
+# (query, unit, converter from the parsed reply)
+_SENSORS: dict[str, tuple[str, str]] = {
+    "height": ("height?", "cm"),
+    "tof": ("tof?", "cm"),
+    "temperature": ("temp?", "°C"),
+    "attitude": ("attitude?", "deg"),
+    "barometer": ("baro?", "m"),
+    "acceleration": ("acceleration?", "g"),
+    "speed": ("speed?", "cm/s"),
+    "flight_time": ("time?", "s"),
+    "wifi_snr": ("wifi?", "dB"),
+    "sdk_version": ("sdk?", ""),
+    "serial_number": ("sn?", ""),
+    "hardware": ("hardware?", ""),
+}
+
+TOF_OUT_OF_RANGE_MM = 8190
+
+
+def freshness(reading: Reading) -> Freshness:
+    age = None if reading.state_age_s is None else round(reading.state_age_s, 3)
+    return Freshness(link=reading.status.value, state_age_s=age)
+
+
+def telemetry_model(t: Telemetry) -> TelemetryModel:
+    pad = t.mission_pad
+    return TelemetryModel(
+        height_cm=t.height_cm,
+        tof_cm=t.tof_cm,
+        battery_pct=t.battery_pct,
+        attitude=Attitude(pitch_deg=t.pitch_deg, roll_deg=t.roll_deg, yaw_deg=t.yaw_deg),
+        velocity=Velocity(x_cm_s=t.vgx_dm_s * 10, y_cm_s=t.vgy_dm_s * 10, z_cm_s=t.vgz_dm_s * 10),
+        acceleration=AccelerationModel(x_g=t.agx_mg / 1000, y_g=t.agy_mg / 1000, z_g=t.agz_mg / 1000),
+        temperature_low_c=t.temp_low_c,
+        temperature_high_c=t.temp_high_c,
+        barometer_m=t.baro_m,
+        flight_time_s=t.motor_time_s,
+        mission_pad=None
+        if pad is None
+        else MissionPadModel(id=pad.id, x_cm=pad.x_cm, y_cm=pad.y_cm, z_cm=pad.z_cm),
+    )
+
+
+class Pilot:
+    def __init__(self, link: DroneLink, envelope: SafetyEnvelope | None = None) -> None:
+        self.link = link
+        self.envelope = envelope or SafetyEnvelope()
+        self.position: Position | None = None
+        self._log = structlog.get_logger("drone.pilot")
+
+    # ---- readings ----
+
+    def state(self) -> DroneState:
+        reading = self.link.reading()
+        flying = self.link.is_flying()
+        flight: Literal["flying", "landed", "unknown"]
+        if reading.status is LinkStatus.DISCONNECTED and reading.telemetry is None:
+            flight = "unknown"
+        else:
+            flight = "flying" if flying else "landed"
+        pos = self.position if flying else None
+        return DroneState(
+            freshness=freshness(reading),
+            flight=flight,
+            drone=reading.drone,
+            telemetry=None if reading.telemetry is None else telemetry_model(reading.telemetry),
+            position_estimate=None
+            if pos is None
+            else PositionModel(
+                x_cm=round(pos.x, 1),
+                y_cm=round(pos.y, 1),
+                z_cm=round(pos.z, 1),
+                heading_deg=round(pos.heading, 1),
+                uncertainty_cm=round(pos.uncertainty_cm, 1),
+            ),
+            speed_cm_s=self.link.speed_cm_s,
+        )
+
+    async def battery(self) -> BatteryResult:
+        b = await self.link.battery()
+        reading = self.link.reading()
+        return BatteryResult(
+            percent=b.percent, source=b.source, age_s=round(b.age_s, 3), freshness=freshness(reading)
+        )
+
+    async def sensor(self, sensor: SensorName) -> SensorResult:
+        verb, unit = _SENSORS[sensor]
+        reply = await self.link.request(commands.query(verb))
+        value: float | int | str | dict[str, float]
+        raw = reply.value
+        match raw:
+            case TemperatureRange():
+                value = {"low": raw.low_c, "high": raw.high_c}
+            case AttitudeReply():
+                value = {"pitch": raw.pitch, "roll": raw.roll, "yaw": raw.yaw}
+            case Acceleration():
+                value = {"x": raw.x / 1000, "y": raw.y / 1000, "z": raw.z / 1000}
+            case bool() | None:
+                raise NotConnected(f"unexpected reply {reply.raw!r} to {verb}")
+            case int() if sensor == "height":
+                value = raw * 10  # the drone answers in decimetres
+            case int() if sensor == "tof":
+                value = -1 if raw >= TOF_OUT_OF_RANGE_MM else raw // 10
+                unit = "cm (-1: out of range)"
+            case _:
+                value = raw
+        return SensorResult(
+            sensor=sensor,
+            value=value,
+            unit=unit,
+            raw=reply.raw,
+            latency_ms=round(reply.latency_s * 1000, 2),
+            freshness=freshness(self.link.reading()),
+        )
+
+    # ---- flight actions ----
+
+    async def takeoff(self, progress: Progress | None = None) -> ActionResult:
+        self._require_connected("takeoff")
+        battery = await self.link.battery()
+        if battery.source != "live":
+            raise SafetyViolation(
+                "refused: could not read the battery live before takeoff "
+                f"(last state value {battery.percent}% is {battery.age_s:.1f}s old). Nothing was sent."
+            )
+        if battery.percent < self.envelope.min_takeoff_battery:
+            raise SafetyViolation(
+                f"refused: battery {battery.percent}% is below the takeoff minimum "
+                f"min_takeoff_battery={self.envelope.min_takeoff_battery}%. Nothing was sent."
+            )
+        reply = await self._fly(commands.simple("takeoff"), progress)
+        self.position = Position(z=self._height())
+        return self._result(reply)
+
+    async def land(self, progress: Progress | None = None) -> ActionResult:
+        reply = await self._fly(commands.simple("land"), progress)
+        self.position = None
+        return self._result(reply)
+
+    async def emergency(self) -> EmergencyResult:
+        reply = await self.link.request(commands.simple("emergency"))
+        self.position = None
+        return EmergencyResult(command="emergency", confirmed=reply.raw != "", state=self.state())
+
+    async def stop(self) -> ActionResult:
+        reply = await self.link.request(commands.simple("stop"))
+        return self._result(reply)
+
+    async def move(self, direction: str, distance_cm: int, progress: Progress | None = None) -> ActionResult:
+        command = commands.move(direction, distance_cm, speed_cm_s=self.link.speed_cm_s or commands.SPEED_MIN)
+        f, left, up = BODY_VECTORS[direction]
+        current = self._airborne_position(command)
+        target = current.moved(f * distance_cm, left * distance_cm, up * distance_cm)
+        check_destination(self.envelope, current, target, height_cm=self._height())
+        reply = await self._fly(command, progress, on_unknown=lambda p: p.less_certain(distance_cm))
+        self.position = target
+        return self._result(reply)
+
+    async def rotate(self, direction: str, degrees: int, progress: Progress | None = None) -> ActionResult:
+        command = commands.rotate(direction, degrees)
+        current = self._airborne_position(command)
+        reply = await self._fly(command, progress)
+        self.position = current.turned(degrees if direction == "cw" else -degrees)
+        return self._result(reply)
+
+    async def flip(self, direction: str) -> ActionResult:
+        command = commands.flip(direction)
+        self._airborne_position(command)
+        battery = await self.link.battery()
+        if battery.percent < self.envelope.min_flip_battery:
+            raise SafetyViolation(
+                f"refused: battery {battery.percent}% ({battery.source}) is below "
+                f"{self.envelope.min_flip_battery}%; the drone refuses flips on a low battery. "
+                "Nothing was sent."
+            )
+        return self._result(await self._fly(command, None))
+
+    async def go_to(
+        self,
+        x: int,
+        y: int,
+        z: int,
+        speed: int,
+        mission_pad: str | None = None,
+        progress: Progress | None = None,
+    ) -> ActionResult:
+        command = commands.go(x, y, z, speed, mission_pad)
+        current = self._airborne_position(command)
+        distance = math.sqrt(x * x + y * y + z * z)
+        if mission_pad is None:
+            target = current.moved(x, y, z)
+            check_destination(self.envelope, current, target, height_cm=self._height())
+        else:
+            # Relative to a pad we cannot see from here: bound by the straight-line distance.
+            target = current.less_certain(distance)
+            check_destination(self.envelope, current, target.moved(0, 0, z), height_cm=self._height())
+        reply = await self._fly(command, progress, on_unknown=lambda p: p.less_certain(distance))
+        self.position = target
+        return self._result(reply)
+
+    async def set_speed(self, speed_cm_s: int) -> ActionResult:
+        return self._result(await self.link.request(commands.set_speed(speed_cm_s)))
+
+    async def send(self, command: Command) -> ActionResult:
+        """LED/matrix and other harmless commands: no envelope involved."""
+        return self._result(await self.link.request(command))
+
+    async def watch_battery(self) -> None:
+        """Run forever: land once when a flying drone's battery reaches the critical level."""
+        landed_for_battery = False
+        while True:
+            await self.link.wait_changed()
+            t = self.link.reading().telemetry
+            if t is None or not self.link.is_flying():
+                landed_for_battery = False
+                continue
+            if t.battery_pct <= self.envelope.critical_battery and not landed_for_battery:
+                landed_for_battery = True
+                self._log.warning("critical_battery_auto_land", battery=t.battery_pct)
+                try:
+                    await self.land()
+                except Exception as exc:  # keep watching; the next packet tries again
+                    landed_for_battery = False
+                    self._log.error("critical_battery_land_failed", error=str(exc))
+
+    # ---- internals ----
+
+    def _require_connected(self, what: str) -> None:
+        reading = self.link.reading()
+        if reading.status is not LinkStatus.CONNECTED:
+            age = "never" if reading.state_age_s is None else f"{reading.state_age_s:.1f}s ago"
+            raise NotConnected(
+                f"refused {what}: link is {reading.status.value} (last state packet {age}); "
+                "flight actions need a live link. Nothing was sent."
+            )
+
+    def _airborne_position(self, command: Command) -> Position:
+        self._require_connected(command.text)
+        if not self.link.is_flying():
+            raise SafetyViolation(
+                f"refused {command.text!r}: the drone is not flying (take off first). Nothing was sent."
+            )
+        if self.position is None:  # flying, but not through us (e.g. after a restart)
+            self.position = Position(z=self._height()).less_certain(self.envelope.max_distance_cm)
+        return self.position
+
+    def _height(self) -> float:
+        reading = self.link.reading()
+        if reading.telemetry is not None and reading.state_age_s is not None and reading.state_age_s < 2.0:
+            return float(reading.telemetry.height_cm)
+        return self.position.z if self.position is not None else 0.0
+
+    async def _fly(
+        self,
+        command: Command,
+        progress: Progress | None,
+        *,
+        on_unknown: Callable[[Position], Position] | None = None,
+    ) -> Reply:
+        """Send a flight action, reporting progress against its time budget while it runs."""
+        try:
+            if progress is None or command.motion is not Motion.FLIGHT:
+                return await self.link.request(command)
+            return await self._with_progress(command, progress)
+        except OutcomeUnknown:
+            if on_unknown is not None and self.position is not None:
+                self.position = on_unknown(self.position)
+            raise
+
+    async def _with_progress(self, command: Command, progress: Progress) -> Reply:
+        clock = self.link.clock
+        started = clock.now()
+        total = round(command.timeout_s, 1)
+        result: list[Reply] = []
+
+        async def run() -> None:
+            result.append(await self.link.request(command))
+            tg.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            while True:
+                elapsed = min(clock.now() - started, total)
+                await progress(
+                    round(elapsed, 1), total, f"{command.text}: {elapsed:.0f}s of at most {total:.0f}s"
+                )
+                await clock.sleep(1.0)
+        await progress(total, total, f"{command.text}: done")
+        return result[0]
+
+    def _result(self, reply: Reply) -> ActionResult:
+        return ActionResult(
+            command=reply.command,
+            reply=reply.raw,
+            latency_ms=round(reply.latency_s * 1000, 2),
+            state=self.state(),
+        )
+
+
+__all__ = ["Pilot", "Progress", "freshness", "telemetry_model"]
