@@ -1,0 +1,119 @@
+"""One drone's runtime: the link, the video receiver, the pilot and their background tasks.
+
+A process owns one `DroneRuntime` per drone and shares it between every MCP app that flies
+that drone (`/drone` and, with the tool modes, `/drone-search`, `/drone-code`, ...), so there
+is exactly one UDP link, one keepalive and one command queue per drone.
+
+With `settings.sim` the runtime first starts `drone_sim` in-process on loopback and points
+the link at it, sharing one clock so the drone's 15 s timers and our keepalive agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import anyio
+import anyio.abc
+import structlog
+
+from servers.clock import Clock, ScaledClock
+from servers.drone.camera import VideoReceiver
+from servers.drone.config import DroneSettings
+from servers.drone.link import DroneLink
+from servers.drone.photo import PhotoService
+from servers.drone.pilot import Pilot
+from servers.drone.protocol import LinkStatus
+
+if TYPE_CHECKING:
+    from drone_sim import DroneSimulator
+
+
+class DroneRuntime:
+    def __init__(self, settings: DroneSettings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings or DroneSettings()
+        self.clock: Clock = clock or ScaledClock(self.settings.time_scale)
+        self.sim: DroneSimulator | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._link: DroneLink | None = None
+        self._pilot: Pilot | None = None
+        self._photos: PhotoService | None = None
+        self._log = structlog.get_logger("drone.runtime")
+
+    @property
+    def link(self) -> DroneLink:
+        if self._link is None:
+            raise RuntimeError("drone runtime not started")
+        return self._link
+
+    @property
+    def pilot(self) -> Pilot:
+        if self._pilot is None:
+            raise RuntimeError("drone runtime not started")
+        return self._pilot
+
+    @property
+    def photos(self) -> PhotoService:
+        if self._photos is None:
+            raise RuntimeError("drone runtime not started")
+        return self._photos
+
+    def ready(self) -> bool:
+        """For /readyz: the drone answers and its state stream is live."""
+        return self._link is not None and self._link.status() is LinkStatus.CONNECTED
+
+    async def __aenter__(self) -> Self:
+        s = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)  # runs after everything below has closed
+            local = "127.0.0.1" if s.sim else s.bind_host
+            receiver = VideoReceiver(self.clock, host=local, port=0 if s.sim else s.video_port)
+            video_port: int = await tg.start(receiver.run)
+            if s.sim:
+                self.sim = await stack.enter_async_context(self._simulator(video_port))
+                host, port = self.sim.address
+                config = dataclasses.replace(
+                    s.link(drone_host=host, drone_port=port),
+                    bind_host="127.0.0.1",
+                    state_host="127.0.0.1",
+                    state_port=0,
+                )
+            else:
+                config = s.link()
+            link = await stack.enter_async_context(DroneLink(config, self.clock))
+            if self.sim is not None:
+                self.sim.state_port = link.state_port
+            self._link = link
+            self._pilot = Pilot(link, s.envelope)
+            self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
+            tg.start_soon(self._pilot.watch_battery)
+            tg.start_soon(self._photos.run_idle_off)
+            self._stack = stack.pop_all()
+        self._log.info("drone_runtime_started", drone=self.link.drone_address, sim=s.sim)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._stack is not None
+        try:
+            await self._stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._stack = None
+            self._link = self._pilot = self._photos = None
+            self.sim = None
+
+    @contextlib.asynccontextmanager
+    async def _simulator(self, video_port: int) -> AsyncIterator[DroneSimulator]:
+        from drone_sim import DroneSimulator, SimConfig
+
+        sim = DroneSimulator(
+            SimConfig(host="127.0.0.1", port=0, state_port=self.settings.state_port, video_port=video_port),
+            clock=self.clock,
+        )
+        async with sim:
+            yield sim

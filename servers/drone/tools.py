@@ -1,0 +1,388 @@
+"""The 15 drone tools as MCP tools: schemas, descriptions for a model, annotations, and the
+one place where drone errors become `isError` results.
+
+Annotations follow the retry table in `servers.drone.commands`: a tool is `idempotentHint`
+exactly when its command may be safely re-sent, `destructiveHint` only for `emergency`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+
+import structlog
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from servers.drone import commands
+from servers.drone.errors import DroneError, OutcomeUnknown, OutOfRange
+from servers.drone.models import (
+    ActionResult,
+    BatteryResult,
+    DroneState,
+    EmergencyResult,
+    PhotoResult,
+    SensorName,
+    SensorResult,
+)
+from servers.drone.pilot import Pilot, Progress
+from servers.drone.runtime import DroneRuntime
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_log = structlog.get_logger("drone.tools")
+
+
+def _annotations(*, read_only: bool, idempotent: bool, destructive: bool = False) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        # The drone is a physical thing in the world, not a closed data store.
+        open_world_hint=True,
+    )
+
+
+READ = _annotations(read_only=True, idempotent=True)
+SAFE_REPEAT = _annotations(read_only=False, idempotent=True)
+ONCE = _annotations(read_only=False, idempotent=False)
+DESTRUCTIVE = _annotations(read_only=False, idempotent=True, destructive=True)
+
+
+def error_text(exc: DroneError, state: DroneState | None) -> str:
+    """The model-facing wording of a failure; `OutcomeUnknown` carries the current state."""
+    text = str(exc)
+    if isinstance(exc, OutcomeUnknown) and state is not None:
+        text += "\nCurrent state: " + state.model_dump_json(exclude_none=True)
+    return text
+
+
+def _tool_call(
+    pilot: Callable[[], Pilot], name: str
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Log every call (name, arguments, outcome, latency) and map drone errors to `isError`."""
+
+    def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            arguments = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
+            try:
+                result = await fn(*args, **kwargs)
+            except DroneError as exc:
+                _log.info(
+                    "tool_call",
+                    tool=name,
+                    arguments=arguments,
+                    outcome=type(exc).__name__,
+                    error=str(exc),
+                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+                raise ToolError(error_text(exc, pilot().state())) from exc
+            _log.info(
+                "tool_call",
+                tool=name,
+                arguments=arguments,
+                outcome="ok",
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            return result
+
+        return call
+
+    return wrap
+
+
+def _progress(ctx: Context) -> Progress:
+    async def report(done: float, total: float, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return report
+
+
+class _Confirm(BaseModel):
+    confirm: bool = Field(description="true to stop the motors now; the drone will fall")
+
+
+Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", description="hex colour like #ff8800")]
+
+
+def _rgb(field: str, colour: str) -> tuple[int, int, int]:
+    try:
+        value = int(colour.removeprefix("#"), 16)
+    except ValueError:
+        raise OutOfRange(field, colour, "a hex colour like #ff8800") from None
+    return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
+
+
+def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
+    """Add the 15 drone tools to `server`, all flying `runtime`'s one drone."""
+
+    def pilot() -> Pilot:
+        return runtime.pilot
+
+    def tool(
+        name: str, annotations: ToolAnnotations, title: str
+    ) -> Callable[[Callable[..., Awaitable[Any]]], None]:
+        def register(fn: Callable[..., Awaitable[Any]]) -> None:
+            server.add_tool(
+                _tool_call(pilot, name)(fn),
+                name=name,
+                title=title,
+                description=fn.__doc__,
+                annotations=annotations,
+                structured_output=True,
+            )
+
+        return register
+
+    @tool("get_state", READ, "Drone state")
+    async def get_state() -> DroneState:
+        """Everything known about the drone right now, from the state stream (no radio command).
+
+        Always check `freshness` first: `connected` means the numbers are live (state_age_s is
+        how old they are); `stale` means the state stream stopped and the numbers are old;
+        `disconnected` means the drone is not answering at all. Also returns flight status
+        (flying/landed), telemetry (height, time-of-flight distance, attitude, velocity,
+        temperatures, barometer, battery, motor time, mission pad) and the dead-reckoned
+        position relative to the takeoff point with its uncertainty.
+        """
+        return pilot().state()
+
+    @tool("get_battery", READ, "Battery level")
+    async def get_battery() -> BatteryResult:
+        """Battery percentage, asked from the drone live (`battery?`).
+
+        If the drone cannot answer in time (another command is running, or WiFi is poor) the
+        last value from the state stream is returned instead with `source: "state"` and its
+        age in seconds. Land before it drops below ~20%.
+        """
+        return await pilot().battery()
+
+    @tool("get_sensor", READ, "Read one sensor")
+    async def get_sensor(
+        sensor: Annotated[
+            SensorName,
+            Field(description="which reading to ask the drone for, live"),
+        ],
+    ) -> SensorResult:
+        """One live reading from the drone: height (cm), tof (distance below, cm; -1 out of
+        range), temperature (°C low/high), attitude (deg), barometer (m), acceleration (g),
+        speed (cm/s setting), flight_time (motor-on seconds), wifi_snr, sdk_version,
+        serial_number or hardware (`RMTT` for a RoboMaster TT). Includes the raw reply.
+        """
+        return await pilot().sensor(sensor)
+
+    @tool("takeoff", ONCE, "Take off")
+    async def takeoff(ctx: Context) -> ActionResult:
+        """Start the motors and climb to about 80 cm, then hover.
+
+        Refused (nothing sent) when the link is not connected or the live battery is below the
+        operator's takeoff minimum. Takes ~5-8 s. Never retried automatically: if the result
+        is "outcome unknown", call get_state to see whether the drone is flying.
+        """
+        return await pilot().takeoff(_progress(ctx))
+
+    @tool("land", SAFE_REPEAT, "Land")
+    async def land(ctx: Context) -> ActionResult:
+        """Land where the drone is and stop the motors. Safe to call again if unsure."""
+        return await pilot().land(_progress(ctx))
+
+    @tool("emergency", DESTRUCTIVE, "EMERGENCY motor stop")
+    async def emergency(
+        ctx: Context,
+        confirm: Annotated[
+            bool,
+            Field(description="must be true: this stops all motors at once and the drone FALLS"),
+        ] = False,
+    ) -> EmergencyResult:
+        """Kill all motors immediately. The drone drops out of the air wherever it is.
+
+        Only for real danger (about to hit a person or object, flyaway). Prefer `stop` to
+        hover or `land` to come down. Requires `confirm: true` (clients that support
+        elicitation are asked instead). It is sent at once, even while a move is running,
+        and repeated because the drone often does not acknowledge it.
+        """
+        if not confirm:
+            confirm = await _elicit_confirmation(ctx)
+        if not confirm:
+            raise ToolError(
+                "emergency NOT sent: it stops the motors and the drone falls. If that is really "
+                "intended, call emergency again with confirm=true. To hover use stop; to come down use land."
+            )
+        return await pilot().emergency()
+
+    @tool("stop", SAFE_REPEAT, "Stop and hover")
+    async def stop() -> ActionResult:
+        """Stop the current motion at once and hover in place. Sent immediately, even while a
+        move is in progress (that move then reports it was cancelled)."""
+        return await pilot().stop()
+
+    @tool("move", ONCE, "Move in a straight line")
+    async def move(
+        ctx: Context,
+        direction: Annotated[
+            Literal["up", "down", "left", "right", "forward", "back"],
+            Field(description="relative to where the drone is facing"),
+        ],
+        distance_cm: Annotated[int, Field(ge=20, le=500, description="20..500 cm")],
+    ) -> ActionResult:
+        """Fly in a straight line relative to the drone's heading, then hover.
+
+        Refused before sending if the end point would leave the operator's safety envelope
+        (max height, max distance from the takeoff point). Never retried: on "outcome
+        unknown" call get_state before deciding what to do next.
+        """
+        return await pilot().move(direction, distance_cm, _progress(ctx))
+
+    @tool("rotate", ONCE, "Rotate in place")
+    async def rotate(
+        ctx: Context,
+        direction: Annotated[
+            Literal["clockwise", "counter-clockwise"],
+            Field(description="seen from above"),
+        ],
+        degrees: Annotated[int, Field(ge=1, le=360, description="1..360 degrees")],
+    ) -> ActionResult:
+        """Turn in place by the given angle, then hover. Never retried automatically."""
+        verb = "cw" if direction == "clockwise" else "ccw"
+        return await pilot().rotate(verb, degrees, _progress(ctx))
+
+    @tool("flip", ONCE, "Flip")
+    async def flip(
+        direction: Annotated[
+            Literal["left", "right", "forward", "back"], Field(description="flip direction")
+        ],
+    ) -> ActionResult:
+        """Do a flip in the given direction. Needs room (about 1 m clear all round) and the
+        drone refuses it below 50% battery; refused here first in that case."""
+        return await pilot().flip(direction)
+
+    @tool("go_to", ONCE, "Fly to a point")
+    async def go_to(
+        ctx: Context,
+        x: Annotated[int, Field(ge=-500, le=500, description="cm forward (+) / back (-)")],
+        y: Annotated[int, Field(ge=-500, le=500, description="cm left (+) / right (-)")],
+        z: Annotated[int, Field(ge=-500, le=500, description="cm up (+) / down (-)")],
+        speed: Annotated[int, Field(ge=10, le=100, description="10..100 cm/s")],
+        mission_pad: Annotated[
+            Literal["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m-1", "m-2"] | None,
+            Field(description="coordinates relative to this mission pad instead of the drone"),
+        ] = None,
+    ) -> ActionResult:
+        """Fly straight to a point x, y, z (cm) relative to the drone (or to a mission pad).
+
+        At least one of x, y, z must be outside -20..20. Checked against the safety envelope
+        before sending; never retried automatically.
+        """
+        return await pilot().go_to(x, y, z, speed, mission_pad, _progress(ctx))
+
+    @tool("capture_photo", READ, "Capture a photo")
+    async def capture_photo() -> Annotated[CallToolResult, PhotoResult]:
+        """What the drone's camera sees right now, as a JPEG image with its age.
+
+        Turns the video stream on if needed (the first photo takes a second or two) and off
+        again after a period without photos.
+        """
+        jpeg, info = await runtime.photos.capture()
+        return CallToolResult(
+            content=[
+                ImageContent(
+                    type="image", data=base64.b64encode(jpeg).decode("ascii"), mime_type="image/jpeg"
+                ),
+                TextContent(type="text", text=info.model_dump_json()),
+            ],
+            structured_content=info.model_dump(mode="json"),
+        )
+
+    @tool("set_speed", SAFE_REPEAT, "Set flight speed")
+    async def set_speed(
+        speed_cm_s: Annotated[int, Field(ge=10, le=100, description="10..100 cm/s")],
+    ) -> ActionResult:
+        """Set the speed used by move (and the default pace of flight), in cm/s."""
+        return await pilot().set_speed(speed_cm_s)
+
+    @tool("set_led", SAFE_REPEAT, "Set the top LED (RMTT)")
+    async def set_led(
+        color: Colour,
+        mode: Annotated[
+            Literal["solid", "breathe", "blink"],
+            Field(description="solid colour, breathing (fading) or blinking between two colours"),
+        ] = "solid",
+        frequency_hz: Annotated[
+            float | None,
+            Field(ge=0.1, le=10.0, description="breathe: 0.1..2.5 Hz; blink: 0.1..10 Hz"),
+        ] = None,
+        second_color: Annotated[str | None, Field(description="blink only: the other colour (hex)")] = None,
+    ) -> ActionResult:
+        """Set the RoboMaster TT's top LED: a solid colour, a breathing colour, or blinking
+        between two colours."""
+        rgb = _rgb("color", color)
+        match mode:
+            case "solid":
+                command = commands.led_solid(*rgb)
+            case "breathe":
+                command = commands.led_breathe(frequency_hz if frequency_hz is not None else 1.0, *rgb)
+            case "blink":
+                if second_color is None:
+                    raise OutOfRange("second_color", None, "a hex colour (required when mode is blink)")
+                command = commands.led_blink(
+                    frequency_hz if frequency_hz is not None else 2.0, rgb, _rgb("second_color", second_color)
+                )
+        return await pilot().send(command)
+
+    @tool("show_matrix", SAFE_REPEAT, "Show on the 8x8 matrix (RMTT)")
+    async def show_matrix(
+        mode: Annotated[
+            Literal["pattern", "char", "scroll"],
+            Field(description="pattern: 64 pixels; char: one character; scroll: moving text"),
+        ],
+        pattern: Annotated[
+            str | None,
+            Field(
+                description="pattern mode: 64 chars row by row, each r (red), b (blue), p (purple) or 0 (off)"
+            ),
+        ] = None,
+        text: Annotated[
+            str | None,
+            Field(description="char mode: one character or 'heart'; scroll mode: up to 70 characters"),
+        ] = None,
+        color: Annotated[Literal["r", "b", "p"], Field(description="r (red), b (blue) or p (purple)")] = "r",
+        direction: Annotated[
+            Literal["left", "right", "up", "down"], Field(description="scroll mode: direction")
+        ] = "left",
+        rate_hz: Annotated[float, Field(ge=0.1, le=2.5, description="scroll mode: 0.1..2.5 Hz")] = 1.0,
+    ) -> ActionResult:
+        """Show something on the RoboMaster TT's 8x8 LED matrix: a 64-pixel pattern, a single
+        character, or scrolling text."""
+        match mode:
+            case "pattern":
+                if pattern is None:
+                    raise OutOfRange("pattern", None, "64 characters of r/b/p/0 (required in pattern mode)")
+                command = commands.matrix_pattern(pattern)
+            case "char":
+                if text is None:
+                    raise OutOfRange("text", None, "one character or 'heart' (required in char mode)")
+                command = commands.matrix_char(color, text)
+            case "scroll":
+                if text is None:
+                    raise OutOfRange("text", None, "1..70 characters (required in scroll mode)")
+                command = commands.matrix_scroll(direction[0], color, rate_hz, text)
+        return await pilot().send(command)
+
+
+async def _elicit_confirmation(ctx: Context) -> bool:
+    """Ask the human when the client can ask; otherwise the caller must pass confirm=true."""
+    caps = ctx.client_capabilities
+    if caps is None or caps.elicitation is None:
+        return False
+    result = await ctx.elicit(
+        "EMERGENCY: stop all motors now? The drone will fall from its current height.", _Confirm
+    )
+    return result.action == "accept" and result.data.confirm

@@ -1,0 +1,158 @@
+"""Skills on disk (`skills/<name>/SKILL.md` + `prompts/*.md`) served as MCP prompts and resources.
+
+A skill is Markdown with a YAML front matter (`name`, `description`); each canned prompt is
+a Markdown template with front matter (`name`, `title`, `description`, `arguments`) whose
+body names its arguments as `{argument}`. The files are the single source: agents that load
+the skill directly and MCP clients that list prompts read the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument, UserMessage
+
+SKILLS_DIR = Path(__file__).resolve().parent.parent / "skills"
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+class SkillError(ValueError):
+    """A skill or prompt file that does not have the documented form."""
+
+
+@dataclass(frozen=True, slots=True)
+class CannedPrompt:
+    name: str
+    title: str | None
+    description: str
+    arguments: tuple[PromptArgument, ...]
+    template: str
+
+    def render(self, arguments: dict[str, str]) -> str:
+        unknown = set(arguments) - {a.name for a in self.arguments}
+        if unknown:
+            raise SkillError(f"prompt {self.name!r} has no argument(s) {', '.join(sorted(unknown))}")
+        missing = [a.name for a in self.arguments if a.required and not arguments.get(a.name)]
+        if missing:
+            raise SkillError(f"prompt {self.name!r} needs {', '.join(missing)}")
+        return _PLACEHOLDER.sub(lambda m: arguments.get(m.group(1), ""), self.template)
+
+
+@dataclass(frozen=True, slots=True)
+class Skill:
+    name: str
+    description: str
+    body: str
+    prompts: tuple[CannedPrompt, ...]
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.joinpath("SKILL.md").read_text(encoding="utf-8")
+
+
+def _split(path: Path) -> tuple[dict[str, Any], str]:
+    m = _FRONT_MATTER.match(path.read_text(encoding="utf-8"))
+    if m is None:
+        raise SkillError(f"{path}: missing '---' front matter")
+    meta: object = yaml.safe_load(m.group(1))
+    if not isinstance(meta, dict):
+        raise SkillError(f"{path}: front matter must be a mapping")
+    return {str(k): v for k, v in cast("dict[object, Any]", meta).items()}, m.group(2)
+
+
+def _optional(meta: dict[str, Any], key: str, path: Path) -> str | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SkillError(f"{path}: front matter {key!r} must be non-empty text")
+    return value.strip()
+
+
+def _required(meta: dict[str, Any], key: str, path: Path) -> str:
+    value = _optional(meta, key, path)
+    if value is None:
+        raise SkillError(f"{path}: front matter needs {key!r}")
+    return value
+
+
+def _argument(item: object, path: Path) -> PromptArgument:
+    if not isinstance(item, dict):
+        raise SkillError(f"{path}: each argument must be a mapping")
+    spec = cast("dict[str, Any]", item)
+    return PromptArgument(
+        name=_required(spec, "name", path),
+        description=_optional(spec, "description", path),
+        required=bool(spec.get("required", False)),
+    )
+
+
+def load_prompt(path: Path) -> CannedPrompt:
+    meta, body = _split(path)
+    name = _required(meta, "name", path)
+    description = _required(meta, "description", path)
+    raw_args: object = meta.get("arguments") or []
+    if not isinstance(raw_args, list):
+        raise SkillError(f"{path}: 'arguments' must be a list")
+    arguments = [_argument(item, path) for item in cast("list[object]", raw_args)]
+    declared = {a.name for a in arguments}
+    used = set(_PLACEHOLDER.findall(body))
+    if used != declared:
+        raise SkillError(
+            f"{path}: placeholders {sorted(used)} do not match declared arguments {sorted(declared)}"
+        )
+    return CannedPrompt(name, _optional(meta, "title", path), description, tuple(arguments), body.strip())
+
+
+def load_skill(path: Path) -> Skill:
+    meta, body = _split(path / "SKILL.md")
+    name = _required(meta, "name", path)
+    description = _required(meta, "description", path)
+    if name != path.name:
+        raise SkillError(f"{path}: skill name {name!r} must match its folder name")
+    prompts = tuple(load_prompt(p) for p in sorted((path / "prompts").glob("*.md")))
+    names = [p.name for p in prompts]
+    if len(set(names)) != len(names):
+        raise SkillError(f"{path}: duplicate prompt names {names}")
+    return Skill(name, description, body, prompts, path)
+
+
+def register_skill(server: MCPServer[Any], skill: Skill) -> None:
+    """Serve each canned prompt as an MCP prompt and the skill itself as a resource."""
+    for canned in skill.prompts:
+        server.add_prompt(
+            Prompt(
+                name=canned.name,
+                title=canned.title,
+                description=canned.description,
+                arguments=list(canned.arguments),
+                fn=_renderer(canned),
+                context_kwarg=None,
+            )
+        )
+
+    @server.resource(
+        f"skill://{skill.name}/SKILL.md",
+        name=f"{skill.name}-skill",
+        description=skill.description,
+        mime_type="text/markdown",
+    )
+    def skill_text() -> str:  # pyright: ignore[reportUnusedFunction]
+        return skill.text
+
+
+def _renderer(canned: CannedPrompt) -> Any:
+    def render(**arguments: str) -> list[UserMessage]:
+        try:
+            return [UserMessage(canned.render(arguments))]
+        except SkillError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return render
