@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -45,10 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         _parser().error(str(exc))
     configure_logging(settings.log_format, settings.log_level)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(_main, settings)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -68,9 +67,7 @@ async def _serve_http(settings: DroneSettings) -> None:
             port: int = await tg.start(serve, app, http)
             shown = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
             where = "embedded simulator" if settings.sim else f"drone {settings.drone_host}"
-            print(
-                f"tello-mcp: MCP endpoint http://{shown}:{port}/drone ({where}); health /healthz, ready /readyz"
-            )
+            print(f"tello-mcp: MCP endpoint http://{shown}:{port}/drone ({where}); probes /healthz /readyz")
             sys.stdout.flush()
             async for signum in signals:
                 log.info("shutdown_signal", signal=signal.Signals(signum).name)
