@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import signal
 import sys
 from collections.abc import Sequence
@@ -79,6 +80,9 @@ async def _serve_stdio(settings: DroneSettings) -> None:
     """MCP over stdin/stdout for local clients: stdout carries only protocol messages."""
     runtime = DroneRuntime(settings)
     server, updates = build_drone_server(runtime)
+    # A print() left in a block buffer would reach the real stdout when the SDK restores it.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     async with running(runtime, [updates]):
         await server.run_stdio_async()
 

@@ -380,7 +380,8 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
 async def _elicit_confirmation(ctx: Context) -> bool:
     """Ask the human when the client can ask; otherwise the caller must pass confirm=true."""
     caps = ctx.client_capabilities
-    if caps is None or caps.elicitation is None:
+    # ctx.elicit needs a back-channel (handshake era over stdio, memory or stateful HTTP).
+    if caps is None or caps.elicitation is None or not ctx.session.can_send_request:
         return False
     result = await ctx.elicit(
         "EMERGENCY: stop all motors now? The drone will fall from its current height.", _Confirm
