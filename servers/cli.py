@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 import structlog
@@ -81,8 +80,9 @@ async def _serve_stdio(settings: DroneSettings) -> None:
     runtime = DroneRuntime(settings)
     server, updates = build_drone_server(runtime)
     # A print() left in a block buffer would reach the real stdout when the SDK restores it.
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+    reconfigure: Callable[..., object] | None = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
     async with running(runtime, [updates]):
         await server.run_stdio_async()
 
