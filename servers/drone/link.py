@@ -152,6 +152,7 @@ class DroneLink:
         self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
         self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
         self._cmd_sock: anyio.abc.UDPSocket | None = None
+        self._raw: socket.socket | None = None
         self._state_sock: anyio.abc.UDPSocket | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._scopes: list[anyio.CancelScope] = []
@@ -160,9 +161,17 @@ class DroneLink:
     # ---- lifecycle ----
 
     async def __aenter__(self) -> Self:
-        self._cmd_sock = await anyio.create_udp_socket(
-            family=socket.AF_INET, local_host=self.config.bind_host, local_port=self.config.bind_port
-        )
+        # Our own socket object: flushing the core's outbox is then a plain non-blocking
+        # sendto, so the emergency path never waits on the event loop.
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            raw.setblocking(False)
+            raw.bind((self.config.bind_host, self.config.bind_port))
+            self._cmd_sock = await anyio.abc.UDPSocket.from_socket(raw)
+        except BaseException:
+            raw.close()
+            raise
+        self._raw = raw
         try:
             self._state_sock = await anyio.create_udp_socket(
                 family=socket.AF_INET,
@@ -386,13 +395,11 @@ class DroneLink:
         return waiter.reply
 
     def _flush(self) -> None:
-        sock = self._cmd_sock
-        if sock is None:
+        raw = self._raw
+        if raw is None:
             return
-        raw = sock.extra(anyio.abc.SocketAttribute.raw_socket)
         for datagram in self._core.datagrams_to_send():
             try:
-                # A synchronous non-blocking send: the emergency path never waits on the loop.
                 raw.sendto(datagram, self._target)
             except OSError as exc:  # no route while WiFi is down, full buffer: a lost datagram
                 self._log.warning("send_failed", error=str(exc))

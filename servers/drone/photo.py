@@ -11,7 +11,7 @@ import anyio
 import structlog
 
 from servers.drone import commands
-from servers.drone.camera import VideoReceiver
+from servers.drone.camera import JPEG_SIZE, VideoReceiver
 from servers.drone.errors import DroneError, NotConnected
 from servers.drone.link import DroneLink
 from servers.drone.models import PhotoResult
@@ -62,11 +62,11 @@ class PhotoService:
                     f"no video frame arrived on UDP port {self.receiver.port} within "
                     f"{self.frame_timeout_s:g}s after streamon (is the port reachable from the drone?)"
                 )
-            jpeg = frame.to_jpeg(quality=self.jpeg_quality)
+            jpeg = frame.to_jpeg(quality=self.jpeg_quality, size=JPEG_SIZE)
             self._touch()
             return jpeg, PhotoResult(
-                width=frame.width,
-                height=frame.height,
+                width=JPEG_SIZE[0],
+                height=JPEG_SIZE[1],
                 frame_age_s=round(max(0.0, frame.age(clock.now())), 3),
                 jpeg_bytes=len(jpeg),
                 freshness=freshness(self.link.reading()),
