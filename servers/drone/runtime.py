@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import anyio
-import anyio.abc
 import structlog
 
 from servers.clock import Clock, ScaledClock
@@ -108,7 +107,7 @@ class DroneRuntime:
             self.sim = None
 
     @contextlib.asynccontextmanager
-    async def _simulator(self, video_port: int) -> AsyncIterator[DroneSimulator]:
+    async def _simulator(self, video_port: int) -> AsyncGenerator[DroneSimulator]:
         from drone_sim import DroneSimulator, SimConfig
 
         sim = DroneSimulator(
