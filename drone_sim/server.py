@@ -177,7 +177,11 @@ class DroneSimulator:
         stack, self._stack = self._stack, None
         assert stack is not None, "simulator not running"
         try:
-            return await stack.__aexit__(exc_type, exc, tb)
+            # The outer exception is not handed down: an anyio task group re-raises the instance
+            # it is given, and contextlib then ties that exception's context into a cycle that
+            # the next ExitStack up walks forever. Cleanup errors still propagate.
+            await stack.__aexit__(None, None, None)
+            return None
         finally:
             self._tg = None
             self._outbox = None
@@ -191,7 +195,9 @@ class DroneSimulator:
 
     async def _close_socket(self) -> None:
         if self._sock is not None:
-            await self._sock.aclose()
+            # Shielded: an outer cancellation must not leave the socket open.
+            with anyio.CancelScope(shield=True):
+                await self._sock.aclose()
             self._sock = None
 
     @property

@@ -270,8 +270,10 @@ def build_app(
     settings: HttpSettings,
     ready: ReadyCheck | None = None,
     lifespan_extra: LifespanExtra | None = None,
+    extra_routes: Iterable[BaseRoute] = (),
 ) -> Starlette:
-    """One Starlette app serving each server at its path, plus `/healthz` and `/readyz`.
+    """One Starlette app serving each server at its path, plus `/healthz` and `/readyz`
+    (and `extra_routes`, e.g. an operator's admin endpoint).
 
     Call once per set of server instances: the SDK gives every `streamable_http_app()` call a
     session manager that can run only once, so a second app for the same servers, or a second
@@ -352,7 +354,7 @@ def build_app(
         Route(HEALTH_PATH, healthz, methods=["GET"]),
         Route(READY_PATH, readyz, methods=["GET"]),
     ]
-    app = Starlette(routes=[*probes, *routes], lifespan=lifespan)
+    app = Starlette(routes=[*probes, *extra_routes, *routes], lifespan=lifespan)
     app.state.begin_shutdown = begin_shutdown
     return app
 

@@ -8,12 +8,16 @@ drone for all of them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
-from typing import Any
+import ipaddress
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, cast
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server, watch_state
@@ -47,4 +51,57 @@ def build_drone_app(runtime: DroneRuntime, http: HttpSettings) -> Starlette:
         async with running(runtime, notifiers):
             yield
 
-    return build_app(mounts, settings=http, ready=runtime.ready, lifespan_extra=lifespan)
+    return build_app(
+        mounts,
+        settings=http,
+        ready=runtime.ready,
+        lifespan_extra=lifespan,
+        extra_routes=[Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"])],
+    )
+
+
+ADMIN_ADDRESS_PATH = "/admin/drone-address"
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+def _drone_address(runtime: DroneRuntime) -> Callable[[Request], Awaitable[Response]]:
+    """GET shows the drone's address; POST {"host": ..., "port": ...} re-points the link at a
+    drone that came back on another IP. Only from loopback (kubectl exec / port-forward)."""
+
+    async def endpoint(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if not client.startswith(_LOOPBACK):
+            return JSONResponse(
+                {"error": "admin endpoint is only served to loopback clients"}, status_code=403
+            )
+        if request.method == "POST":
+            try:
+                body: object = await request.json()
+            except ValueError:
+                body = None
+            address = _parse_address(body)
+            if address is None:
+                return JSONResponse(
+                    {"error": 'expected JSON {"host": "<IP address>", "port": <int, optional>}'},
+                    status_code=400,
+                )
+            runtime.link.set_drone_address(*address)
+        return JSONResponse({"drone": runtime.link.drone_address, "link": runtime.link.status().value})
+
+    return endpoint
+
+
+def _parse_address(body: object) -> tuple[str, int | None] | None:
+    if not isinstance(body, dict):
+        return None
+    fields = cast("dict[str, object]", body)
+    host, port = fields.get("host"), fields.get("port")
+    if not isinstance(host, str) or (
+        port is not None and (type(port) is not int or not 0 < port < 65536)
+    ):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host, port

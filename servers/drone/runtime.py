@@ -36,7 +36,7 @@ class DroneRuntime:
         self.settings = settings or DroneSettings()
         self.clock: Clock = clock or ScaledClock(self.settings.time_scale)
         self.sim: DroneSimulator | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
+        self._running: contextlib.AbstractAsyncContextManager[None] | None = None
         self._link: DroneLink | None = None
         self._pilot: Pilot | None = None
         self._photos: PhotoService | None = None
@@ -65,49 +65,57 @@ class DroneRuntime:
         return self._link is not None and self._link.status() is LinkStatus.CONNECTED
 
     async def __aenter__(self) -> Self:
-        s = self.settings
-        async with contextlib.AsyncExitStack() as stack:
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(tg.cancel_scope.cancel)  # runs after everything below has closed
-            local = "127.0.0.1" if s.sim else s.bind_host
-            receiver = VideoReceiver(self.clock, host=local, port=0 if s.sim else s.video_port)
-            video_port: int = await tg.start(receiver.run)
-            if s.sim:
-                self.sim = await stack.enter_async_context(self._simulator(video_port))
-                host, port = self.sim.address
-                config = dataclasses.replace(
-                    s.link(drone_host=host, drone_port=port),
-                    bind_host="127.0.0.1",
-                    state_host="127.0.0.1",
-                    state_port=0,
-                )
-            else:
-                config = s.link()
-            link = await stack.enter_async_context(DroneLink(config, self.clock))
-            if self.sim is not None:
-                self.sim.state_port = link.state_port
-            self._link = link
-            self._pilot = Pilot(link, s.envelope)
-            self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
-            tg.start_soon(self._pilot.watch_battery)
-            tg.start_soon(self._photos.run_idle_off)
-            self._stack = stack.pop_all()
-        self._log.info("drone_runtime_started", drone=self.link.drone_address, sim=s.sim)
+        self._running = self._run()
+        await self._running.__aenter__()
+        self._log.info("drone_runtime_started", drone=self.link.drone_address, sim=self.settings.sim)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._stack is not None
-        try:
-            await self._stack.__aexit__(exc_type, exc, tb)
-        finally:
-            self._stack = None
-            self._link = self._pilot = self._photos = None
-            self.sim = None
+        running, self._running = self._running, None
+        assert running is not None, "drone runtime not started"
+        await running.__aexit__(exc_type, exc, tb)
 
     @contextlib.asynccontextmanager
-    async def _simulator(self, video_port: int) -> AsyncGenerator[DroneSimulator]:
+    async def _run(self) -> AsyncGenerator[None]:
+        # Plain nested `async with`, not an AsyncExitStack: with a cancellation in flight the
+        # stack ties the exception's context into a cycle that contextlib then walks forever.
+        s = self.settings
+        async with anyio.create_task_group() as tg:
+            local = "127.0.0.1" if s.sim else s.bind_host
+            receiver = VideoReceiver(self.clock, host=local, port=0 if s.sim else s.video_port)
+            video_port: int = await tg.start(receiver.run)
+            async with self._simulator(video_port) as sim:
+                if sim is not None:
+                    host, port = sim.address
+                    config = dataclasses.replace(
+                        s.link(drone_host=host, drone_port=port),
+                        bind_host="127.0.0.1",
+                        state_host="127.0.0.1",
+                        state_port=0,
+                    )
+                else:
+                    config = s.link()
+                async with DroneLink(config, self.clock) as link:
+                    if sim is not None:
+                        sim.state_port = link.state_port
+                    self.sim, self._link = sim, link
+                    self._pilot = Pilot(link, s.envelope)
+                    self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
+                    tg.start_soon(self._pilot.watch_battery)
+                    tg.start_soon(self._photos.run_idle_off)
+                    try:
+                        yield
+                    finally:
+                        tg.cancel_scope.cancel()
+                        self.sim = self._link = self._pilot = self._photos = None
+
+    @contextlib.asynccontextmanager
+    async def _simulator(self, video_port: int) -> AsyncGenerator[DroneSimulator | None]:
+        if not self.settings.sim:
+            yield None
+            return
         from drone_sim import DroneSimulator, SimConfig
 
         sim = DroneSimulator(

@@ -1,0 +1,75 @@
+"""The loopback-only admin endpoint that re-points the link at a drone on a new IP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+
+from servers.drone.app import ADMIN_ADDRESS_PATH, build_drone_app
+from servers.drone.config import DroneSettings
+from servers.drone.protocol import LinkStatus
+from servers.drone.runtime import DroneRuntime
+from servers.http import HttpSettings, serve
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[DroneRuntime, str]]:
+    runtime = DroneRuntime(DroneSettings(sim=True, time_scale=20))
+    http = HttpSettings(port=0)
+    app = build_drone_app(runtime, http)
+    async with anyio.create_task_group() as tg:
+        port: int = await tg.start(serve, app, http)
+        with anyio.fail_after(10):
+            while not runtime.ready():
+                await runtime.link.wait_changed()
+        yield runtime, f"http://127.0.0.1:{port}{ADMIN_ADDRESS_PATH}"
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_new_ip_is_picked_up_without_restart(served: tuple[DroneRuntime, str]) -> None:
+    runtime, url = served
+    sim = runtime.sim
+    assert sim is not None
+    async with httpx.AsyncClient() as client:
+        shown = (await client.get(url)).json()
+        assert shown == {"drone": runtime.link.drone_address, "link": "connected"}
+
+        _, port = await sim.rebind("127.0.0.3")
+        with anyio.fail_after(10):
+            while runtime.link.status() is not LinkStatus.DISCONNECTED:
+                await runtime.link.wait_changed()
+
+        answer = await client.post(url, json={"host": "127.0.0.3", "port": port})
+        assert answer.status_code == 200
+        assert answer.json()["drone"] == f"127.0.0.3:{port}"
+        with anyio.fail_after(10):
+            while runtime.link.status() is not LinkStatus.CONNECTED:
+                await runtime.link.wait_changed()
+        assert (await runtime.link.battery()).source == "live"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"host": "not-an-ip"},
+        {"port": 8889},
+        {"host": "127.0.0.1", "port": True},
+        {"host": "127.0.0.1", "port": 0},
+        [],
+    ],
+)
+async def test_bad_address_is_rejected_and_nothing_changes(
+    served: tuple[DroneRuntime, str], body: object
+) -> None:
+    runtime, url = served
+    before = runtime.link.drone_address
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(url, json=body)
+    assert answer.status_code == 400
+    assert "expected JSON" in answer.json()["error"]
+    assert runtime.link.drone_address == before
