@@ -207,11 +207,10 @@ def move(direction: str, distance_cm: int, *, speed_cm_s: float = SPEED_MIN) -> 
     """
     _check_choice("direction", direction, DIRECTIONS)
     _check_int("distance_cm", distance_cm, MOVE_MIN_CM, MOVE_MAX_CM, " cm")
-    return _command(
-        direction,
-        f"{direction} {distance_cm}",
-        timeout_s=distance_cm / max(speed_cm_s, SPEED_MIN) + MOTION_MARGIN_S,
-    )
+    # A claim outside the drone's own range (or NaN) cannot shrink the budget below the
+    # slowest real flight, nor make it infinite.
+    speed = speed_cm_s if SPEED_MIN <= speed_cm_s <= SPEED_MAX else SPEED_MIN
+    return _command(direction, f"{direction} {distance_cm}", timeout_s=distance_cm / speed + MOTION_MARGIN_S)
 
 
 def rotate(direction: str, degrees: int) -> Command:
@@ -260,23 +259,41 @@ def go(x: int, y: int, z: int, speed_cm_s: int, mid: str | None = None) -> Comma
 
 
 CURVE_SPEED_MAX: Final = 60
-CURVE_RADIUS_CM: Final = (50.0, 1000.0)
+CURVE_RADIUS_CM: Final = (50, 1000)
 
 
-def _circumradius(p1: tuple[int, int, int], p2: tuple[int, int, int]) -> float | None:
-    """Radius of the circle through the origin, p1 and p2 (None when they are collinear)."""
-    a = math.dist((0, 0, 0), p1)
-    b = math.dist(p1, p2)
-    c = math.dist(p2, (0, 0, 0))
-    cross = (
-        p1[1] * p2[2] - p1[2] * p2[1],
-        p1[2] * p2[0] - p1[0] * p2[2],
-        p1[0] * p2[1] - p1[1] * p2[0],
-    )
-    twice_area = math.sqrt(sum(v * v for v in cross))
-    if twice_area < 1e-9:
+Point = tuple[int, int, int]
+
+
+def _sub(p: Point, q: Point) -> Point:
+    return (p[0] - q[0], p[1] - q[1], p[2] - q[2])
+
+
+def _dot(p: Point, q: Point) -> int:
+    return p[0] * q[0] + p[1] * q[1] + p[2] * q[2]
+
+
+def _cross_norm2(p: Point, q: Point) -> int:
+    c = (p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0])
+    return _dot(c, c)
+
+
+def _arc(p1: Point, p2: Point) -> tuple[int, int, float] | None:
+    """The arc origin → p1 → p2: exact R² as a fraction (num, den) and its length in cm.
+
+    R = abc / (2|p1 x p2|) with a, b, c the triangle's sides; integers throughout, so the
+    0.5 m and 10 m limits are compared exactly. None when the points are collinear.
+    """
+    twice_area2 = _cross_norm2(p1, p2)
+    if twice_area2 == 0:
         return None
-    return a * b * c / (2.0 * twice_area)
+    a2, b2, c2 = _dot(p1, p1), _dot(_sub(p2, p1), _sub(p2, p1)), _dot(p2, p2)
+    num, den = a2 * b2 * c2, 4 * twice_area2
+    # The arc containing p1 spans 2π - 2β, β being the inscribed angle at p1 (law of cosines).
+    to_origin, to_p2 = _sub((0, 0, 0), p1), _sub(p2, p1)
+    cos_beta = _dot(to_origin, to_p2) / math.sqrt(a2 * b2)
+    beta = math.acos(max(-1.0, min(1.0, cos_beta)))
+    return num, den, math.sqrt(num / den) * (2 * math.pi - 2 * beta)
 
 
 def curve(
@@ -286,16 +303,17 @@ def curve(
     for name, value in (("x1", x1), ("y1", y1), ("z1", z1), ("x2", x2), ("y2", y2), ("z2", z2)):
         _check_int(name, value, COORD_MIN, COORD_MAX, " cm")
     _check_int("speed", speed_cm_s, SPEED_MIN, CURVE_SPEED_MAX, " cm/s")
-    radius = _circumradius((x1, y1, z1), (x2, y2, z2))
+    arc = _arc((x1, y1, z1), (x2, y2, z2))
     low, high = CURVE_RADIUS_CM
-    if radius is None or not low <= radius <= high:
-        shown = "infinite (points are collinear)" if radius is None else f"{radius / 100:.2f} m"
-        raise OutOfRange("arc radius", shown, "0.5..10 m")
-    path = math.dist((0, 0, 0), (x1, y1, z1)) + math.dist((x1, y1, z1), (x2, y2, z2))
+    if arc is None:
+        raise OutOfRange("arc radius", "infinite (points are collinear)", "0.5..10 m")
+    num, den, length = arc
+    if not low * low * den <= num <= high * high * den:
+        raise OutOfRange("arc radius", f"{math.sqrt(num / den) / 100:.2f} m", "0.5..10 m")
     return _command(
         "curve",
         f"curve {x1} {y1} {z1} {x2} {y2} {z2} {speed_cm_s}{_check_mid(mid)}",
-        timeout_s=1.6 * path / speed_cm_s + MOTION_MARGIN_S,
+        timeout_s=length / speed_cm_s + MOTION_MARGIN_S,
     )
 
 
@@ -370,7 +388,12 @@ def matrix_scroll(direction: str, colour: str, rate_hz: float, text: str) -> Com
     _check_choice("direction", direction, ("l", "r", "u", "d"))
     _check_choice("colour", colour, MATRIX_COLOURS)
     _check_float("rate_hz", rate_hz, *MATRIX_SCROLL_HZ, " Hz")
-    if not 1 <= len(text) <= MATRIX_TEXT_MAX or not text.isascii() or not text.isprintable():
+    if (
+        not 1 <= len(text) <= MATRIX_TEXT_MAX
+        or not text.isascii()
+        or not text.isprintable()
+        or not text.strip()
+    ):
         raise OutOfRange("text", text, f"1..{MATRIX_TEXT_MAX} printable ASCII characters")
     return _command("EXT mled", f"EXT mled {direction} {colour} {_hz(rate_hz)} {text}")
 

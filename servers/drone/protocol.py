@@ -66,7 +66,16 @@ class ProtocolConfig:
     emergency_interval_s: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("keepalive_s", "stale_after_s", "quarantine_s", "settle_s"):
+        for name in (
+            "keepalive_s",
+            "reconnect_s",
+            "stale_after_s",
+            "retry_backoff_s",
+            "settle_s",
+            "quarantine_s",
+            "motion_min_reply_s",
+            "emergency_interval_s",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.retries < 0 or self.disconnect_after < 1 or self.emergency_repeats < 1:
@@ -203,8 +212,9 @@ class TelloProtocol:
             return LinkStatus.DISCONNECTED
         if self._last_reply_at is None and self._last_state_at is None:
             return LinkStatus.DISCONNECTED
-        age = self.state_age(now)
-        if age is None or age >= self.config.stale_after_s:
+        # Compared as a deadline, exactly as next_deadline() offers it, so float rounding can
+        # never leave the timer due but the transition not yet taken.
+        if self._last_state_at is None or now >= self._last_state_at + self.config.stale_after_s:
             return LinkStatus.STALE
         return LinkStatus.CONNECTED
 
@@ -219,9 +229,11 @@ class TelloProtocol:
         candidates: list[float] = []
         p = self._pending
         if p is not None:
-            candidates.append(p.resend_at if p.resend_at is not None else p.deadline)
             if p.repeats_left:
+                # The timeout only counts once every copy is out (handle_timer agrees).
                 candidates.append(p.sent_at + self.config.emergency_interval_s)
+            else:
+                candidates.append(p.resend_at if p.resend_at is not None else p.deadline)
         else:
             candidates.append(self._keepalive_due())
         if self._last_state_at is not None and self._status is LinkStatus.CONNECTED:
@@ -243,6 +255,8 @@ class TelloProtocol:
             raise ValueError(f"only emergency and stop take the priority path, not {command.verb!r}")
         events: list[Event] = []
         p = self._pending
+        if p is not None and p.command.verb == "emergency" and command.verb == "stop":
+            raise LinkBusy("stop not sent: an emergency motor stop is in progress")
         if p is not None:
             self._pending = None
             if p.internal:
@@ -302,15 +316,16 @@ class TelloProtocol:
             self._stray(events, now, text, "no command pending (late or duplicate reply)")
             return events
         if is_error(text):
-            if text.strip().lower() == "forced stop" and p.command.verb in ("stop", "emergency"):
-                self._stray(events, now, text, "answer of the motion that stop interrupted")
+            if text.strip().lower() == "forced stop" and p.command.motion is not Motion.FLIGHT:
+                # Only a flight action can be stopped; this is the answer of one that was.
+                self._stray(events, now, text, "answer of a motion that stop interrupted")
                 return events
             self._resolve(now)
-            error = CommandRejected(p.command.text, text)
-            if p.internal:
-                self._keepalive_failures = 0  # the drone is there, it just said no
-            else:
-                events.append(CommandFailed(now, p.ticket, p.command, error, text))
+            self._keepalive_failures = 0  # the drone is there, it just said no
+            if not p.internal:
+                events.append(
+                    CommandFailed(now, p.ticket, p.command, CommandRejected(p.command.text, text), text)
+                )
             self._heard(events, now)
             return events
         try:
@@ -318,14 +333,13 @@ class TelloProtocol:
         except ProtocolError as exc:
             self._stray(events, now, text, f"not an answer to {p.command.text!r}: {exc}")
             return events
-        if p.command.motion is Motion.FLIGHT and now - p.sent_at < self.config.motion_min_reply_s:
+        if p.command.motion is Motion.FLIGHT and now - p.first_sent_at < self.config.motion_min_reply_s:
             # Refusals come at once, but no flight action can *finish* this fast: a duplicate.
             self._stray(events, now, text, f"too soon to be the completion of {p.command.text!r}")
             return events
         self._resolve(now)
-        if p.internal:
-            self._keepalive_failures = 0
-        else:
+        self._keepalive_failures = 0
+        if not p.internal:
             events.append(
                 CommandSucceeded(now, p.ticket, p.command, value, text, now - p.first_sent_at, p.attempts)
             )
@@ -378,11 +392,16 @@ class TelloProtocol:
             return
         self._pending = None
         self.counters.timeouts += 1
-        self._quiet_until = now + self.config.quarantine_s
         waited = now - p.first_sent_at
+        quarantine = self.config.quarantine_s
         if p.internal:
+            # An unanswered probe: its late `ok` is harmless, so probing again sooner wins.
+            quarantine = min(quarantine, self.config.reconnect_s)
             self._keepalive_failures += 1
-        elif p.command.verb == "emergency":
+        self._quiet_until = max(self._quiet_until, now + quarantine)
+        if p.internal:
+            return
+        if p.command.verb == "emergency":
             # Often unanswered by design: the copies went out; report success unconfirmed.
             events.append(CommandSucceeded(now, p.ticket, p.command, None, "", waited, p.attempts))
         elif p.command.idempotent:
@@ -394,7 +413,7 @@ class TelloProtocol:
 
     def _resolve(self, now: float) -> None:
         self._pending = None
-        self._quiet_until = now + self.config.settle_s
+        self._quiet_until = max(self._quiet_until, now + self.config.settle_s)
         self.counters.replies += 1
 
     def _heard(self, events: list[Event], now: float) -> None:

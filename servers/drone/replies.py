@@ -49,14 +49,16 @@ def is_error(text: str) -> bool:
     return lowered.startswith(ERROR_PREFIXES)
 
 
-_INT = re.compile(r"-?\d+")
-_FLOAT = re.compile(r"-?\d+(?:\.\d+)?")
-_SECONDS = re.compile(r"(-?\d+)s")
-_DECIMETRES = re.compile(r"(-?\d+)dm")
-_MILLIMETRES = re.compile(r"(-?\d+)mm")
-_TEMPERATURE = re.compile(r"(-?\d+)~(-?\d+)C")
-_EXT_TOF = re.compile(r"tof (-?\d+)")
-_TEXT = re.compile(r"[\x21-\x7e]+")
+# Bounded digit runs: no drone value needs more, and int() refuses > 4300 digits anyway.
+_INT = re.compile(r"-?\d{1,9}")
+_FLOAT = re.compile(r"-?\d{1,9}(?:\.\d{1,9})?")
+_SECONDS = re.compile(r"(-?\d{1,9})s")
+_DECIMETRES = re.compile(r"(-?\d{1,9})dm")
+_MILLIMETRES = re.compile(r"(-?\d{1,9})mm")
+_TEMPERATURE = re.compile(r"(-?\d{1,9})~(-?\d{1,9})C")
+_EXT_TOF = re.compile(r"tof (-?\d{1,9})")
+# Serial numbers and hardware names: letters and digits, so no other read's reply passes.
+_TEXT = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def _pairs(text: str, keys: tuple[str, ...]) -> dict[str, float]:
@@ -66,10 +68,9 @@ def _pairs(text: str, keys: tuple[str, ...]) -> dict[str, float]:
         key, sep, raw = item.partition(":")
         if not sep or key in fields:
             raise ProtocolError(f"malformed key:value list {text!r}")
-        try:
-            fields[key] = float(raw)
-        except ValueError:
-            raise ProtocolError(f"non-numeric {key!r} in {text!r}") from None
+        if not _FLOAT.fullmatch(raw):
+            raise ProtocolError(f"non-numeric {key!r} in {text!r}")
+        fields[key] = float(raw)
     if tuple(fields) != keys:
         raise ProtocolError(f"expected keys {keys} in {text!r}")
     return fields
@@ -115,6 +116,8 @@ def parse_reply(kind: ReplyKind, text: str) -> ReplyValue:
             return TemperatureRange(int(m.group(1)), int(m.group(2)))
         case ReplyKind.ATTITUDE:
             f = _pairs(value, ("pitch", "roll", "yaw"))
+            if not all(v.is_integer() for v in f.values()):
+                raise ProtocolError(f"attitude angles are whole degrees, got {text!r}")
             return Attitude(int(f["pitch"]), int(f["roll"]), int(f["yaw"]))
         case ReplyKind.ACCELERATION:
             f = _pairs(value, ("agx", "agy", "agz"))

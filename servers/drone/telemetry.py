@@ -6,6 +6,7 @@ optional; every other field is required, and unknown keys from newer firmware ar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -60,10 +61,7 @@ def _int(key: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         # Some firmware sends integral fields as "0.00"; accept them only when integral.
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ProtocolError(f"state field {key!r} is not a number: {raw!r}") from None
+        number = _float(key, raw)
         if not number.is_integer():
             raise ProtocolError(f"state field {key!r} is not an integer: {raw!r}") from None
         return int(number)
@@ -71,9 +69,12 @@ def _int(key: str, raw: str) -> int:
 
 def _float(key: str, raw: str) -> float:
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ProtocolError(f"state field {key!r} is not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise ProtocolError(f"state field {key!r} is not finite: {raw!r}")
+    return value
 
 
 def parse_state(text: str) -> Telemetry:

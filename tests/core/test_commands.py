@@ -502,11 +502,6 @@ def test_curve_accepts_radius_within_range(p1: Point, p2: Point) -> None:
     assert commands.curve(*p1, *p2, 30).verb == "curve"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: curve's radius check uses floats with no tolerance; points exactly 0.5 m / 10 m "
-    "from the centre compute as 49.999999999999986 / 1000.0000000000001 and are refused",
-)
 @pytest.mark.parametrize(
     ("p1", "p2"),
     [((-48, 36, 0), (30, 90, 0)), ((280, 40, 0), (352, 64, 0))],
@@ -561,12 +556,6 @@ def test_matrix_scroll_text_length_edges() -> None:
     assert commands.matrix_scroll("r", "r", 0.1, "!").text == "EXT mled r r 0.1 !"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: matrix_scroll accepts whitespace-only text, which encodes as a trailing-space "
-    "command ('EXT mled l r 1  ') that a stripping receiver reads as having no text; "
-    "matrix_char refuses ' ' for the same reason",
-)
 @pytest.mark.parametrize("text", [" ", "   "])
 def test_matrix_scroll_rejects_blank_text(text: str) -> None:
     with pytest.raises(OutOfRange):
@@ -601,12 +590,6 @@ def test_move_timeout_never_assumes_slower_than_the_slowest_legal_speed(speed: f
     assert commands.move("up", 500, speed_cm_s=speed).timeout_s == commands.move("up", 500).timeout_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: move() does not validate speed_cm_s: NaN gives timeout_s=nan (the core's "
-    "`now >= deadline` is then never true: the move never times out) and a speed above the "
-    "SDK's 100 cm/s shrinks the budget below the move's real duration",
-)
 @pytest.mark.parametrize("speed", [math.nan, math.inf, 1e9, 1000])
 def test_move_timeout_is_sane_for_any_speed_claim(speed: float) -> None:
     try:
@@ -640,12 +623,6 @@ def test_curve_timeout_covers_a_half_circle() -> None:
         assert commands.curve(*p1, *p2, speed).timeout_s >= arc / speed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: curve's timeout uses 1.6 x the two chords, but the arc origin→p1→p2 can be "
-    "almost a full circle while both chords are short: ~597 cm of flight gets a 13.9 s budget at "
-    "10 cm/s, so a curve still in the air is reported OutcomeUnknown",
-)
 def test_curve_timeout_covers_a_nearly_full_circle() -> None:
     p1, p2 = (-30, 4, 0), (-5, 0, 0)
     circle = circumcircle(p1, p2)

@@ -9,7 +9,7 @@ from typing import TypeVar
 import pytest
 
 from servers.drone import commands
-from servers.drone.commands import Command
+from servers.drone.commands import Command, Motion
 from servers.drone.errors import (
     CommandRejected,
     CommandTimeout,
@@ -233,11 +233,20 @@ def test_led_and_matrix_want_their_own_ok() -> None:
     assert of_type(d.reply("matrix ok", at=2.02), CommandSucceeded)
 
 
+ERROR_REPLIES = ["error", "error Not joystick", "error Motor stop", "error No valid imu", "error Auto land",
+                 "out of range", "forced stop", "unknown command: X"]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "raw", ["error", "error Not joystick", "error Motor stop", "error No valid imu", "error Auto land",
-            "out of range", "forced stop", "unknown command: X"],
-)  # fmt: skip
-@pytest.mark.parametrize("cmd", [BATTERY, UP, TAKEOFF, commands.led_solid(0, 0, 0)], ids=str)
+    ("cmd", "raw"),
+    [
+        pytest.param(cmd, raw, id=f"{cmd.text}-{raw}")
+        for cmd in (BATTERY, UP, TAKEOFF, commands.led_solid(0, 0, 0))
+        for raw in ERROR_REPLIES
+        # Only a flight action can be stopped (see test_forced_stop_of_a_preempted_move_*).
+        if raw != "forced stop" or cmd.motion is Motion.FLIGHT
+    ],
+)
 def test_error_reply_fails_the_command_verbatim(cmd: Command, raw: str) -> None:
     d = connected()
     ticket = d.proto.send(cmd, 1.0)
@@ -507,12 +516,6 @@ def test_stop_preempts_a_move_and_the_moves_forced_stop_is_not_stops_reply() -> 
     assert not resolutions(d.events, move)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: 'forced stop' is only exempted while stop/emergency is pending; when stop's "
-    "'ok' arrives first, the interrupted move's 'forced stop' lands on the next command (a read) "
-    "as CommandRejected",
-)
 def test_forced_stop_of_a_preempted_move_never_fails_a_later_read() -> None:
     d = connected()
     d.proto.send(UP, 1.0)
@@ -526,26 +529,16 @@ def test_forced_stop_of_a_preempted_move_never_fails_a_later_read() -> None:
     assert of_type(events, StrayReply)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: send_priority(stop) while an emergency is pending drops the emergency's remaining "
-    "repeat copies (and reports it succeeded); a hover request must not weaken a motors-off one",
-)
 def test_stop_does_not_cancel_emergency_repeats() -> None:
     d = connected(ProtocolConfig(stale_after_s=1000.0))
     d.proto.send_priority(EMERGENCY, 1.0)
-    d.proto.send_priority(STOP, 1.01)
+    with pytest.raises(LinkBusy, match="emergency"):
+        d.proto.send_priority(STOP, 1.01)
     d.now = 1.01
     d.run_until(10.0)
     assert d.sent_texts().count("emergency") == CFG.emergency_repeats
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a reply to a priority command resolves via _resolve, which sets quiet_until = "
-    "now + settle_s and so cuts short the quarantine of a timed-out command whose late reply may "
-    "still come and be taken by the next caller",
-)
 def test_priority_reply_does_not_shorten_quarantine() -> None:
     d = connected()
     d.proto.send(TAKEOFF, 1.0)
@@ -625,12 +618,6 @@ def test_quiet_wire_while_disconnected_is_probed_at_reconnect_s() -> None:
     assert d.sent_texts()[-1] == "command"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: reconnect_s never governs the probe rate: each unanswered keepalive is "
-    "retried and then quarantined (3 s), so a disconnected link probes at 0, 1.1, 2.2, 6.2, ... "
-    "(4 s gaps) instead of every reconnect_s=1 s",
-)
 def test_disconnected_link_probes_at_least_every_reconnect_s() -> None:
     d = Driver.create()
     d.run_until(30.0)
@@ -734,12 +721,6 @@ def test_answered_keepalive_error_counts_as_heard() -> None:
     assert d.proto.status(0.1) is LinkStatus.STALE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: after disconnect_after failed keepalives only an answered *internal* "
-    "keepalive resets the count; fresh state packets and an answered caller `command` leave "
-    "the status DISCONNECTED",
-)
 def test_drone_that_answers_and_streams_is_not_disconnected() -> None:
     d = connected(ProtocolConfig(disconnect_after=1))
     d.run_until(50.0)
@@ -803,12 +784,6 @@ def test_late_timer_call_catches_up_without_losing_the_outcome() -> None:
     assert deadline > 500.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when emergency_repeats * emergency_interval_s outlasts emergency's 0.5 s timeout, "
-    "next_deadline keeps returning the passed deadline (handle_timer waits for the repeats), "
-    "so the transport's drive loop spins until the next repeat is due",
-)
 def test_next_deadline_moves_forward_during_long_emergency_repeats() -> None:
     d = connected(ProtocolConfig(emergency_repeats=5, emergency_interval_s=0.2))
     d.proto.send_priority(EMERGENCY, 1.0)
@@ -816,12 +791,6 @@ def test_next_deadline_moves_forward_during_long_emergency_repeats() -> None:
     d.run_until(5.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with the default config, a timer that fires after emergency's 0.5 s deadline "
-    "(a late transport) sends one repeat copy and leaves next_deadline at the passed deadline "
-    "until the next copy is due: the drive loop spins (found by test_protocol_properties)",
-)
 def test_next_deadline_moves_forward_after_a_late_timer_during_emergency() -> None:
     d = connected()
     d.proto.send_priority(EMERGENCY, 1.0)
@@ -831,13 +800,6 @@ def test_next_deadline_moves_forward_after_a_late_timer_during_emergency() -> No
     assert deadline > 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: next_deadline offers last_state_at + stale_after_s, but status() tests "
-    "now - last_state_at >= stale_after_s; for a state at t=0.9, 1.9 - 0.9 = 0.9999999999999999, so "
-    "handle_timer(1.9) changes nothing and next_deadline stays 1.9: a busy loop (hangs a virtual "
-    "clock) (found by test_protocol_properties)",
-)
 @pytest.mark.parametrize("state_at", [0.9, 1.3])
 def test_stale_deadline_fires_despite_float_rounding(state_at: float) -> None:
     d = connected()
@@ -857,12 +819,6 @@ def test_stale_deadline_fires_the_transition(state_at: float) -> None:
     assert status_changes(d.timer(deadline)) == [(LinkStatus.CONNECTED, LinkStatus.STALE)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: move(..., speed_cm_s=nan) yields timeout_s=nan; the core's deadline is then nan: "
-    "`now >= deadline` never holds (the move never resolves) and next_deadline() is nan, which "
-    "the link's drive loop turns into a busy loop",
-)
 def test_move_with_nan_speed_claim_still_times_out() -> None:
     d = connected()
     ticket = d.proto.send(commands.move("up", 100, speed_cm_s=math.nan), 1.0)
@@ -874,11 +830,6 @@ def test_move_with_nan_speed_claim_still_times_out() -> None:
     assert ticket > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an ATTITUDE reply with 'nan'/'inf' makes parse_reply raise ValueError/"
-    "OverflowError, which escapes receive_reply (the link's receive loop) instead of a StrayReply",
-)
 def test_garbage_attitude_reply_does_not_escape_receive_reply() -> None:
     d = connected()
     d.proto.send(commands.query("attitude?"), 1.0)
@@ -886,11 +837,6 @@ def test_garbage_attitude_reply_does_not_escape_receive_reply() -> None:
     assert [type(e) for e in events] == [StrayReply]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: the too-soon check for flight actions measures from the latest attempt, so "
-    "after `land` is retried the first attempt's late `ok` is dropped as stray",
-)
 def test_late_ok_of_first_land_attempt_after_retry_is_accepted() -> None:
     land = commands.simple("land")
     d = connected(ProtocolConfig(stale_after_s=1000.0))

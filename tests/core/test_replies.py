@@ -87,11 +87,6 @@ def test_text_reply_refuses_ok_numbers_and_spaced_forms(text: str) -> None:
         parse_reply(ReplyKind.TEXT, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: TEXT (sn?, hardware?) accepts any printable token, so another read's late "
-    "reply with ':', ';' or '~' in it is taken as a serial number instead of being dropped",
-)
 @pytest.mark.parametrize("text", ["pitch:0;roll:-1;yaw:0;", "agx:-6.00;agy:2.00;agz:-999.00;", "85~88C"])
 def test_text_reply_refuses_other_reads_structured_replies(text: str) -> None:
     with pytest.raises(ProtocolError):
@@ -190,22 +185,12 @@ def test_decode_datagram_rejects_non_ascii(data: bytes) -> None:
         decode_datagram(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ATTITUDE converts with int(float(v)) outside the try: 'nan' raises ValueError and "
-    "'inf'/'1e400' raise OverflowError instead of ProtocolError (and escape receive_reply)",
-)
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
 def test_attitude_with_non_finite_value_raises_protocol_error(value: str) -> None:
     with pytest.raises(ProtocolError):
         parse_reply(ReplyKind.ATTITUDE, f"pitch:{value};roll:0;yaw:0;")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a digit run longer than Python's int-string limit (4300) makes int() raise "
-    "ValueError, which escapes parse_reply instead of ProtocolError",
-)
 @pytest.mark.parametrize(
     ("kind", "suffix"),
     [
@@ -221,11 +206,6 @@ def test_huge_number_raises_protocol_error(kind: ReplyKind, suffix: str) -> None
         parse_reply(kind, "9" * 5000 + suffix)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DOUBTFUL: ACCELERATION accepts 'nan'/'inf' (float() spellings the drone never sends), "
-    "handing non-finite numbers to callers instead of rejecting garbage",
-)
 @pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
 def test_acceleration_rejects_non_finite(value: str) -> None:
     with pytest.raises(ProtocolError):
