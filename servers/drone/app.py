@@ -96,9 +96,7 @@ def _parse_address(body: object) -> tuple[str, int | None] | None:
         return None
     fields = cast("dict[str, object]", body)
     host, port = fields.get("host"), fields.get("port")
-    if not isinstance(host, str) or (
-        port is not None and (type(port) is not int or not 0 < port < 65536)
-    ):
+    if not isinstance(host, str) or (port is not None and (type(port) is not int or not 0 < port < 65536)):
         return None
     try:
         ipaddress.ip_address(host)
