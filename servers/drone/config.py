@@ -150,13 +150,14 @@ def _parse(setting: Setting, raw: str) -> Any:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
+        text = s.help.replace("%", "%%")  # argparse %-formats help strings
         if s.kind is bool:
             parser.add_argument(
-                s.flag, action=argparse.BooleanOptionalAction, default=None, help=f"{s.help} [{s.env}]"
+                s.flag, action=argparse.BooleanOptionalAction, default=None, help=f"{text} [{s.env}]"
             )
         else:
             parser.add_argument(
-                s.flag, default=None, choices=s.choices, help=f"{s.help} (default {s.default}) [{s.env}]"
+                s.flag, default=None, choices=s.choices, help=f"{text} (default {s.default}) [{s.env}]"
             )
 
 
