@@ -302,6 +302,9 @@ def curve(
     """`curve x1 y1 z1 x2 y2 z2 speed [mid]`: an arc through two points, radius 0.5..10 m."""
     for name, value in (("x1", x1), ("y1", y1), ("z1", z1), ("x2", x2), ("y2", y2), ("z2", z2)):
         _check_int(name, value, COORD_MIN, COORD_MAX, " cm")
+    for n, point in (("1", (x1, y1, z1)), ("2", (x2, y2, z2))):
+        if all(-20 <= v <= 20 for v in point):
+            raise OutOfRange(f"x{n},y{n},z{n}", point, f"at least one of x{n}, y{n}, z{n} outside -20..20 cm")
     _check_int("speed", speed_cm_s, SPEED_MIN, CURVE_SPEED_MAX, " cm/s")
     arc = _arc((x1, y1, z1), (x2, y2, z2))
     low, high = CURVE_RADIUS_CM

@@ -32,7 +32,7 @@ from opentelemetry import trace
 
 from servers.clock import Clock, MonotonicClock
 from servers.drone import commands
-from servers.drone.commands import Command
+from servers.drone.commands import Command, Motion
 from servers.drone.errors import (
     CommandRejected,
     CommandTimeout,
@@ -148,6 +148,7 @@ class DroneLink:
         self._turn = anyio.Lock()
         self._changed = anyio.Event()
         self._airborne = False
+        self._grounded_at: float | None = None  # when a landing or emergency last succeeded
         self._speed: int | None = None
         self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
         self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
@@ -185,8 +186,13 @@ class DroneLink:
         self._core = TelloProtocol(self.config.protocol, connect_at=self.clock.now())
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
+        # The scopes exist (and are registered) before the loops start, so leaving the block
+        # right after entering it still cancels them instead of waiting on them forever.
+        self._scopes = []
         for loop in (self._receive_replies, self._receive_state, self._drive):
-            self._tg.start_soon(self._shielded, loop)
+            scope = anyio.CancelScope(shield=True)
+            self._scopes.append(scope)
+            self._tg.start_soon(self._shielded, loop, scope)
         self._log.info("link_started", command_port=self.local_port, state_port=self._state_port)
         return self
 
@@ -204,17 +210,18 @@ class DroneLink:
                 await self._tg.__aexit__(None, None, None)
             finally:
                 self._tg = None
-                for sock in (self._cmd_sock, self._state_sock):
-                    if sock is not None:
-                        await sock.aclose()
+                # Shielded: an outer cancellation must not leave a socket open halfway through.
+                with anyio.CancelScope(shield=True):
+                    for sock in (self._cmd_sock, self._state_sock):
+                        if sock is not None:
+                            await sock.aclose()
                 self._log.info("link_stopped")
         return None
 
-    async def _shielded(self, loop: _Loop) -> None:
+    async def _shielded(self, loop: _Loop, scope: anyio.CancelScope) -> None:
         # Background loops ignore outside cancellation so that shutdown can still land the drone
         # through them; __aexit__ cancels these scopes itself once that is done.
-        with anyio.CancelScope(shield=True) as scope:
-            self._scopes.append(scope)
+        with scope:
             await loop()
 
     async def _land_if_flying(self) -> None:
@@ -222,6 +229,15 @@ class DroneLink:
             return
         self._log.warning("landing_before_shutdown")
         with self.clock.move_on_after(self.config.land_on_exit_s):
+            pending = self._core.pending
+            if pending is not None and pending.motion is Motion.FLIGHT and pending.verb != "land":
+                # A flight action still holds the wire (its caller is gone: we are shutting
+                # down). A landing queued behind a 50 s move would never go out within the
+                # bound, so interrupt the move first.
+                try:
+                    await self.request(commands.simple("stop"))
+                except DroneError as exc:
+                    self._log.error("shutdown_stop_failed", error=str(exc))
             try:
                 await self.request(commands.simple("land"))
             except DroneError as exc:
@@ -261,12 +277,16 @@ class DroneLink:
         )
 
     def is_flying(self) -> bool:
-        """Best knowledge: a takeoff we saw succeed, or a fresh state packet showing height."""
+        """Best knowledge: a takeoff we saw succeed, or a fresh state packet showing height
+        (sent after our last successful landing or emergency, not one from before it)."""
         if self._airborne:
             return True
         t = self._core.telemetry
-        age = self._core.state_age(self.clock.now())
-        return t is not None and age is not None and age < 5.0 and t.height_cm >= _AIRBORNE_CM
+        now = self.clock.now()
+        age = self._core.state_age(now)
+        if t is None or age is None or age >= 5.0 or t.height_cm < _AIRBORNE_CM:
+            return False
+        return self._grounded_at is None or now - age > self._grounded_at
 
     @property
     def counters(self) -> dict[str, int]:
@@ -314,13 +334,18 @@ class DroneLink:
                     with self.clock.fail_after(turn_wait_s):
                         await self._turn.acquire()
                 except TimeoutError:
-                    held = self._core.pending
-                    raise LinkBusy(
-                        f"{command.text!r} not sent: {held.text if held else 'another command'!r} "
-                        f"still holds the wire after {turn_wait_s:g}s"
-                    ) from None
+                    raise self._busy(command, turn_wait_s) from None
             try:
-                await self._await_turn(command)
+                if turn_wait_s is None:
+                    await self._await_turn(command)
+                else:
+                    # The same bound covers the wire itself: a keepalive in flight, or the
+                    # quarantine after a timeout, keeps it closed as surely as another caller.
+                    try:
+                        with self.clock.fail_after(turn_wait_s):
+                            await self._await_turn(command)
+                    except TimeoutError:
+                        raise self._busy(command, turn_wait_s) from None
                 ticket = self._core.send(command, self.clock.now())
                 self._flush()
                 if not command.expects_reply:
@@ -332,6 +357,11 @@ class DroneLink:
                 return await self._outcome(ticket, waiter, command)
             finally:
                 self._turn.release()
+
+    def _busy(self, command: Command, waited_s: float) -> LinkBusy:
+        held = self._core.pending
+        what = repr(held.text) if held else "another command (or the quiet after a timeout)"
+        return LinkBusy(f"{command.text!r} not sent: {what} still holds the wire after {waited_s:g}s")
 
     async def battery(self, *, live_wait_s: float = 1.5) -> BatteryReading:
         """`battery?` asked live; if the drone cannot answer (a move holds the wire, or WiFi is
@@ -426,8 +456,15 @@ class DroneLink:
     async def _drive(self) -> None:
         while True:
             now = self.clock.now()
-            self._dispatch(self._core.handle_timer(now))
+            before = (self._core.pending, self._core.ready_at())
+            events = self._core.handle_timer(now)
+            self._dispatch(events)
             self._flush()
+            if events or (self._core.pending, self._core.ready_at()) != before:
+                # A timeout, a status change (stale, disconnected) or a freed wire happened on
+                # the clock alone: wake the callers queued in `_await_turn` and the
+                # `wait_changed` watchers, who may otherwise hear nothing else (drone off).
+                self._kick()
             deadline = self._core.next_deadline()
             changed = self._changed
             wait = math.inf if deadline is None else deadline - self.clock.now()
@@ -457,7 +494,7 @@ class DroneLink:
                 case BadDatagram():
                     self._log.warning("bad_datagram", channel=event.channel, reason=event.reason)
                 case TelemetryReceived():
-                    pass
+                    self._on_telemetry(event)
                 case _:
                     pass
 
@@ -467,6 +504,7 @@ class DroneLink:
             self._airborne = True
         elif verb in ("land", "emergency"):
             self._airborne = False
+            self._grounded_at = event.at
         elif verb == "speed":
             self._speed = int(event.command.text.split()[1])
         self._record(event.command, "ok", event.raw, event.latency_s, event.attempts)
@@ -502,6 +540,14 @@ class DroneLink:
         self._record(event.command, outcome, event.raw, latency, 1)
         self._log.warning("command_failed", command=event.command.text, outcome=outcome, error=str(error))
         self._resolve(event.ticket, error=error)
+
+    def _on_telemetry(self, event: TelemetryReceived) -> None:
+        if self._airborne and event.telemetry.height_cm < _AIRBORNE_CM:
+            # We saw it take off, and now it streams from the ground without a landing we saw
+            # succeed: it landed on its own (idle or low-battery auto-land), fell (reboot,
+            # power loss) or was landed through another client. The state decides from here.
+            self._airborne = False
+            self._log.warning("on_ground_without_our_landing", height_cm=event.telemetry.height_cm)
 
     def _on_status(self, event: StatusChanged) -> None:
         self._log.info("link_status", old=event.old.value, new=event.new.value)

@@ -450,9 +450,8 @@ def test_go_accepts_targets_with_one_axis_beyond_20(xyz: tuple[int, int, int]) -
         ((100, 0, 0), (200, 0, 0)),
         ((100, 100, 100), (200, 200, 200)),
         ((-50, 0, 50), (100, 0, -100)),
-        ((0, 0, 0), (100, 50, 0)),
+        ((-100, -50, 0), (100, 50, 0)),
         ((100, 50, 0), (100, 50, 0)),
-        ((0, 0, 0), (0, 0, 0)),
     ],
 )
 def test_curve_rejects_collinear_or_degenerate_points(p1: Point, p2: Point) -> None:
@@ -465,7 +464,7 @@ def test_curve_rejects_collinear_or_degenerate_points(p1: Point, p2: Point) -> N
 @pytest.mark.parametrize(
     ("p1", "p2", "radius_cm"),
     [
-        ((20, 20, 0), (40, 0, 0), 20.0),
+        ((21, 21, 0), (42, 0, 0), 21.0),
         ((49, 49, 0), (98, 0, 0), 49.0),
         ((100, 1, 0), (200, 0, 0), None),
         ((500, 2, 0), (-500, 0, 0), None),
@@ -624,12 +623,13 @@ def test_curve_timeout_covers_a_half_circle() -> None:
 
 
 def test_curve_timeout_covers_a_nearly_full_circle() -> None:
-    p1, p2 = (-30, 4, 0), (-5, 0, 0)
+    # On the 0.5 m circle through the origin centred at (0, 50): over the top to (30, 10), 323°.
+    p1, p2 = (0, 100, 0), (30, 10, 0)
     circle = circumcircle(p1, p2)
     assert circle is not None
     assert 50**2 <= circle[1] <= 1000**2
     arc = arc_length_cm(p1, p2)
-    assert arc > 550
+    assert arc > 280
     assert commands.curve(*p1, *p2, 10).timeout_s >= arc / 10
 
 
@@ -719,6 +719,7 @@ def valid_calls(draw: st.DrawFn) -> tuple[Command, tuple[object, ...]]:
             return commands.go(x, y, z, s, mid), ("go", x, y, z, s, mid)
         case "curve":
             p = (draw(coord), draw(coord), draw(coord), draw(coord), draw(coord), draw(coord))
+            assume(max(map(abs, p[:3])) > 20 and max(map(abs, p[3:])) > 20)
             circle = circumcircle((p[0], p[1], p[2]), (p[3], p[4], p[5]))
             # Stay clear of the float-noisy boundary (see test_curve_accepts_exact_boundary_radius).
             assume(circle is not None and 50.01**2 <= circle[1] <= 999.99**2)
@@ -856,13 +857,25 @@ def test_curve_accepts_exactly_the_legal_radii(
     circle = circumcircle((x1, y1, z1), (x2, y2, z2))
     if circle is not None:
         assume(abs(math.sqrt(circle[1]) - 50) > 1e-6 and abs(math.sqrt(circle[1]) - 1000) > 1e-6)
-    legal = circle is not None and 50**2 <= circle[1] <= 1000**2
+    dead_zone = [n for n, p in (("1", (x1, y1, z1)), ("2", (x2, y2, z2))) if max(map(abs, p)) <= 20]
+    legal = not dead_zone and circle is not None and 50**2 <= circle[1] <= 1000**2
     if legal:
         assert commands.curve(x1, y1, z1, x2, y2, z2, speed).verb == "curve"
     else:
         with pytest.raises(OutOfRange) as err:
             commands.curve(x1, y1, z1, x2, y2, z2, speed)
-        assert err.value.field == "arc radius"
+        n = dead_zone[0] if dead_zone else None
+        assert err.value.field == (f"x{n},y{n},z{n}" if n else "arc radius")
+
+
+@pytest.mark.parametrize(
+    ("p1", "p2", "field"), [((0, 0, 1), (10, 205, 436), "x1,y1,z1"), ((100, 100, 0), (-5, 0, 0), "x2,y2,z2")]
+)
+def test_curve_points_may_not_all_lie_within_20_cm(p1: Point, p2: Point, field: str) -> None:
+    with pytest.raises(OutOfRange) as err:
+        commands.curve(*p1, *p2, 30)
+    assert err.value.field == field
+    assert "outside -20..20 cm" in err.value.allowed
 
 
 @settings(max_examples=200, deadline=None)
