@@ -17,6 +17,7 @@ import structlog
 from servers.drone import commands
 from servers.drone.commands import Command, Motion
 from servers.drone.errors import (
+    DroneError,
     NotConnected,
     OutcomeUnknown,
     SafetyViolation,
@@ -321,10 +322,15 @@ class Pilot:
         clock = self.link.clock
         started = clock.now()
         total = round(command.timeout_s, 1)
-        result: list[Reply] = []
+        outcome: list[Reply | DroneError] = []
 
         async def run() -> None:
-            result.append(await self.link.request(command))
+            # Caught here, not raised: out of a task group it would arrive wrapped in an
+            # ExceptionGroup, and callers (and the tool layer) expect the DroneError itself.
+            try:
+                outcome.append(await self.link.request(command))
+            except DroneError as exc:
+                outcome.append(exc)
             tg.cancel_scope.cancel()
 
         async with anyio.create_task_group() as tg:
@@ -335,8 +341,11 @@ class Pilot:
                     round(elapsed, 1), total, f"{command.text}: {elapsed:.0f}s of at most {total:.0f}s"
                 )
                 await clock.sleep(1.0)
+        result = outcome[0]
+        if isinstance(result, DroneError):
+            raise result
         await progress(total, total, f"{command.text}: done")
-        return result[0]
+        return result
 
     def _result(self, reply: Reply) -> ActionResult:
         return ActionResult(

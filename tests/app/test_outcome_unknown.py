@@ -1,0 +1,67 @@
+"""A flight action whose reply never comes reports "outcome unknown" with the state, and is
+never re-sent — also when the client asked for progress notifications."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import TextContent
+
+from servers.drone.config import DroneSettings
+from servers.drone.runtime import DroneRuntime
+from servers.drone.server import build_drone_server
+
+
+@pytest.fixture
+async def runtime() -> AsyncIterator[DroneRuntime]:
+    # stale_after_s=3: on a 20x clock a 50 ms stall of the event loop is a simulated second.
+    async with DroneRuntime(DroneSettings(sim=True, time_scale=20, stale_after_s=3.0)) as rt:
+        yield rt
+
+
+async def until_ready(runtime: DroneRuntime) -> None:
+    # Building a server and connecting a client keeps the event loop busy long enough, on a
+    # 20x clock, for the state stream to look stale for a moment: wait for it to be live.
+    with anyio.fail_after(10):
+        while not runtime.ready():
+            await runtime.link.wait_changed()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("with_progress", [False, True], ids=["plain", "progress"])
+async def test_unanswered_move_is_outcome_unknown_and_sent_once(
+    runtime: DroneRuntime, with_progress: bool
+) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    server, _ = build_drone_server(runtime)
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    async with Client(server) as client:
+        await until_ready(runtime)
+        takeoff = await client.call_tool("takeoff", {})
+        assert not takeoff.is_error, takeoff.content
+        sim.faults.loss = 1.0  # every datagram from now on is lost, both ways
+        with anyio.fail_after(30):
+            result = await client.call_tool(
+                "move",
+                {"direction": "forward", "distance_cm": 20},
+                progress_callback=on_progress if with_progress else None,
+            )
+    assert result.is_error
+    [content] = result.content
+    assert isinstance(content, TextContent)
+    assert "outcome unknown" in content.text
+    assert "NOT re-sent" in content.text
+    assert '"freshness"' in content.text  # the current state comes with it
+    sent = [d.data.decode() for d in sim.truth.received if d.data.startswith(b"forward")]
+    assert sent == ["forward 20"]  # one datagram, never a retry
+    if with_progress:
+        assert progress, "a long action reports progress while it runs"
+        assert progress == sorted(progress)
