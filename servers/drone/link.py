@@ -327,6 +327,7 @@ class DroneLink:
         if command.verb in ("emergency", "stop"):
             return await self._priority(command)
         with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
+            asked_at = self.clock.now()
             if turn_wait_s is None:
                 await self._turn.acquire()
             else:
@@ -342,7 +343,7 @@ class DroneLink:
                     # The same bound covers the wire itself: a keepalive in flight, or the
                     # quarantine after a timeout, keeps it closed as surely as another caller.
                     try:
-                        with self.clock.fail_after(turn_wait_s):
+                        with self.clock.fail_after(turn_wait_s - (self.clock.now() - asked_at)):
                             await self._await_turn(command)
                     except TimeoutError:
                         raise self._busy(command, turn_wait_s) from None
@@ -523,21 +524,25 @@ class DroneLink:
     def _on_failure(self, event: CommandFailed) -> None:
         error = event.error
         outcome: Literal["rejected", "timeout", "outcome_unknown", "preempted"]
+        # How long the caller waited and how many copies went out, where the error knows it
+        # (the event's own time is now, so `now - event.at` was always ~0).
+        latency, attempts = 0.0, 1
         match error:
             case CommandRejected():
                 outcome = "rejected"
             case CommandTimeout():
                 outcome = "timeout"
+                latency, attempts = error.waited_s, error.attempts
             case OutcomeUnknown():
                 outcome = "outcome_unknown"
+                latency = error.waited_s
             case Preempted():
                 outcome = "preempted"
             case _:
                 outcome = "rejected"
         if event.command.verb == "emergency":
             self._airborne = False
-        latency = self.clock.now() - event.at
-        self._record(event.command, outcome, event.raw, latency, 1)
+        self._record(event.command, outcome, event.raw, latency, attempts)
         self._log.warning("command_failed", command=event.command.text, outcome=outcome, error=str(error))
         self._resolve(event.ticket, error=error)
 

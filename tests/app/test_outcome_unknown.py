@@ -38,10 +38,10 @@ async def test_unanswered_move_is_outcome_unknown_and_sent_once(
     sim = runtime.sim
     assert sim is not None
     server, _ = build_drone_server(runtime)
-    progress: list[float] = []
+    seen: list[float] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(done)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     async with Client(server) as client:
         await until_ready(runtime)
@@ -63,5 +63,5 @@ async def test_unanswered_move_is_outcome_unknown_and_sent_once(
     sent = [d.data.decode() for d in sim.truth.received if d.data.startswith(b"forward")]
     assert sent == ["forward 20"]  # one datagram, never a retry
     if with_progress:
-        assert progress, "a long action reports progress while it runs"
-        assert progress == sorted(progress)
+        assert seen, "a long action reports progress while it runs"
+        assert seen == sorted(seen)
