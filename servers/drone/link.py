@@ -552,7 +552,9 @@ class DroneLink:
             # succeed: it landed on its own (idle or low-battery auto-land), fell (reboot,
             # power loss) or was landed through another client. The state decides from here.
             self._airborne = False
-            self._log.warning("on_ground_without_our_landing", height_cm=event.telemetry.height_cm)
+            pending = self._core.pending
+            if pending is None or pending.verb != "land":  # else: our landing, its `ok` is on the way
+                self._log.warning("on_ground_without_our_landing", height_cm=event.telemetry.height_cm)
 
     def _on_status(self, event: StatusChanged) -> None:
         self._log.info("link_status", old=event.old.value, new=event.new.value)

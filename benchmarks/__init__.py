@@ -1,0 +1,1 @@
+"""Latency benchmarks against peers measured in the same run (`make bench`)."""

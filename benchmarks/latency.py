@@ -1,0 +1,201 @@
+"""`battery?` round-trip latency: our DroneLink vs djitellopy vs a bare blocking UDP socket.
+
+All three ask the same real-speed simulator (127.0.0.2:8889 by default) in the same run, one
+after the other, with the same pause between requests (longer than the link's 20 ms settle
+window, so each request finds the wire free and a caller's single-request latency is what is
+measured). djitellopy is paced at 150 ms, above its own 100 ms minimum between commands, so its
+figure is its reply polling (every 100 ms), not an artificial queue.
+
+Goals: djitellopy/ours >= 100x (we answer as soon as the datagram lands) and ours/bare <= 3x
+(the link adds little over the floor a blocking socket sets). Exit status 1 if one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import logging
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr
+from dataclasses import dataclass
+
+import anyio
+
+from benchmarks.rig import SimThread, djitellopy_session, free_udp_ports, simulator
+from servers.drone import commands
+from servers.drone.link import DroneLink, LinkConfig
+from servers.drone.protocol import LinkStatus
+from servers.logs import configure_logging
+
+DESCRIPTION = "battery? round-trip latency: DroneLink vs djitellopy vs a bare UDP socket, same simulator."
+GOAL_VS_DJITELLOPY = 100.0
+GOAL_VS_BARE = 3.0
+LOCAL = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str
+    port: int
+    state_port: int
+    ours: int
+    bare: int
+    djitellopy: int
+    warmup: int
+    gap_s: float
+    djitellopy_gap_s: float
+
+
+# ---- the three clients ------------------------------------------------------------------------
+
+
+def measure_ours(sim: SimThread, opts: Options) -> Sample:
+    """Through `DroneLink`, with production logging (JSON at INFO) rendered to a null stream."""
+
+    async def run() -> list[float]:
+        host, port = sim.address
+        config = LinkConfig(drone_host=host, drone_port=port, bind_host=LOCAL, state_host=LOCAL, state_port=0)
+        async with DroneLink(config, sim.clock) as link:
+            sim.stream_state_to(link.state_port)
+            with anyio.fail_after(5):
+                while link.status() is not LinkStatus.CONNECTED:
+                    await link.wait_changed()
+            battery = commands.query("battery?")
+            out: list[float] = []
+            for i in range(opts.warmup + opts.ours):
+                await anyio.sleep(opts.gap_s)
+                start = time.perf_counter()
+                reply = await link.request(battery)
+                elapsed = time.perf_counter() - start
+                assert isinstance(reply.value, int), reply
+                if i >= opts.warmup:
+                    out.append(elapsed)
+            return out
+
+    with redirect_stderr(io.StringIO()):
+        configure_logging("json", logging.INFO)
+        try:
+            seconds = anyio.run(run)
+        finally:
+            configure_logging("console", logging.WARNING)
+    return Sample("ours (DroneLink)", seconds)
+
+
+def measure_bare(sim: SimThread, opts: Options) -> Sample:
+    """The floor: one blocking socket, sendto then recvfrom, nothing else."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOCAL, 0))
+        sock.settimeout(1.0)
+        sock.sendto(b"command", sim.address)
+        assert sock.recvfrom(1024)[0] == b"ok"
+        out: list[float] = []
+        for i in range(opts.warmup + opts.bare):
+            time.sleep(opts.gap_s)
+            start = time.perf_counter()
+            sock.sendto(b"battery?", sim.address)
+            data, _ = sock.recvfrom(1024)
+            elapsed = time.perf_counter() - start
+            assert data.isdigit(), data
+            if i >= opts.warmup:
+                out.append(elapsed)
+    return Sample("bare UDP socket", out)
+
+
+def measure_djitellopy(sim: SimThread, opts: Options) -> Sample:
+    """djitellopy's `query_battery()` (its `get_battery()` only reads the last state packet)."""
+    sim.stream_state_to(opts.state_port)
+    with djitellopy_session(opts.port, opts.state_port) as tello_class:
+        tello = tello_class(host=opts.host)
+        try:
+            tello.connect()
+            out: list[float] = []
+            value = -1
+            for i in range(1 + opts.djitellopy):
+                time.sleep(opts.djitellopy_gap_s)
+                start = time.perf_counter()
+                value = tello.query_battery()
+                elapsed = time.perf_counter() - start
+                assert value == sim.battery_pct(), value
+                if i >= 1:
+                    out.append(elapsed)
+            assert tello.get_battery() == value
+        finally:
+            tello.end()
+            # Tello.__del__ calls end() again when collected, and end() deletes the module-global
+            # entry for its host: by then possibly another Tello's.
+            setattr(tello, "end", lambda: None)  # noqa: B010 - shadow the method on this instance
+    return Sample("djitellopy", out)
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def report(samples: Sequence[Sample], opts: Options, write: Callable[[str], object] = print) -> bool:
+    by_name = {s.name: s for s in samples}
+    ours, dji, bare = by_name["ours (DroneLink)"], by_name["djitellopy"], by_name["bare UDP socket"]
+    write(f"battery? round trip against drone_sim on {opts.host}:{opts.port} (real time)")
+    write(f"{'client':<20}{'n':>5}{'median ms':>12}{'p95 ms':>10}")
+    for s in (ours, dji, bare):
+        write(f"{s.name:<20}{len(s.seconds):>5}{s.median * 1e3:>12.3f}{s.p95 * 1e3:>10.3f}")
+    vs_dji = dji.median / ours.median
+    vs_bare = ours.median / bare.median
+    ok_dji = vs_dji >= GOAL_VS_DJITELLOPY
+    ok_bare = vs_bare <= GOAL_VS_BARE
+    verdict = {True: "OK", False: "MISSED"}
+    write(f"ratio djitellopy/ours: {vs_dji:.1f}x (goal >= {GOAL_VS_DJITELLOPY:g}x) {verdict[ok_dji]}")
+    write(f"ratio ours/bare: {vs_bare:.2f}x (goal <= {GOAL_VS_BARE:g}x) {verdict[ok_bare]}")
+    return ok_dji and ok_bare
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION)
+    parser.add_argument("--host", default="127.0.0.2", help="simulator address (default 127.0.0.2)")
+    parser.add_argument("--port", type=int, default=8889, help="command port, shared with djitellopy")
+    parser.add_argument("--state-port", type=int, default=8890, help="djitellopy's state port")
+    parser.add_argument("--ours", type=int, default=200, help="iterations through DroneLink")
+    parser.add_argument("--bare", type=int, default=200, help="iterations on a bare socket")
+    parser.add_argument("--djitellopy", type=int, default=20, help="iterations through djitellopy")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few iterations on free ports instead of 8889/8890 (proves it runs; timings are rough)",
+    )
+    args = parser.parse_args(argv)
+    port, state_port = args.port, args.state_port
+    ours, bare, dji, warmup = args.ours, args.bare, args.djitellopy, 10
+    if args.quick:
+        port, state_port = free_udp_ports(2)
+        ours, bare, dji, warmup = min(ours, 20), min(bare, 20), min(dji, 3), 3
+    return Options(args.host, port, state_port, ours, bare, dji, warmup, gap_s=0.03, djitellopy_gap_s=0.15)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    samples: list[Sample] = []
+    with simulator(opts.host, opts.port, opts.state_port) as sim:
+        for measure in (measure_ours, measure_djitellopy, measure_bare):
+            gc.collect()
+            samples.append(measure(sim, opts))
+    met = report(samples, opts)
+    sys.stdout.flush()
+    return 0 if met else 1

@@ -1,0 +1,80 @@
+"""`battery()`: live when the drone can answer, the state packet's value (with its age) when not."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from drone_sim import Outcome
+from servers.drone import commands
+from servers.drone.errors import OutcomeUnknown
+from servers.drone.protocol import LinkStatus
+from tests.link.rig import Call, Rig, executions, verify_calls
+
+
+@pytest.mark.anyio
+async def test_battery_is_live_when_the_wire_is_free(rig: Rig) -> None:
+    rig.sim.set_battery(73.4)
+    sent = len(rig.sim.truth.received)
+    reading = await rig.link.battery()
+    assert (reading.percent, reading.source, reading.age_s) == (74, "live", 0.0)
+    assert reading.link is LinkStatus.CONNECTED
+    assert [r.data for r in rig.sim.truth.received[sent:]] == [b"battery?"]
+
+
+@pytest.mark.anyio
+async def test_battery_falls_back_to_state_while_a_move_holds_the_wire(rig: Rig) -> None:
+    assert (await rig.call(commands.simple("takeoff"))).ok
+    assert (await rig.call(commands.set_speed(20))).ok
+    move = commands.move("forward", 100, speed_cm_s=20)  # 5 s of flight
+    result: list[Call] = []
+    async with anyio.create_task_group() as tg:
+
+        async def mover() -> None:
+            result.append(await rig.call(move))
+
+        tg.start_soon(mover)
+        await rig.until(lambda: executions(rig.sim, move.text) == [Outcome.RUNNING], 5.0, "the move")
+        sent = len(rig.sim.truth.received)
+        asked = rig.clock.now()
+        reading = await rig.link.battery(live_wait_s=1.5)
+        answered = rig.clock.now()
+        assert reading.source == "state"
+        assert abs(reading.percent - rig.sim.truth.battery_pct) <= 1
+        assert 0.0 <= reading.age_s < 0.5  # the stream is live, only the wire is busy
+        assert reading.link is LinkStatus.CONNECTED
+        assert 1.5 <= answered - asked < 2.0
+        assert rig.sim.truth.received[sent:] == ()  # nothing was sent behind the move's back
+        assert rig.sim.truth.flight_state.busy
+    assert result[0].ok
+    verify_calls(rig.sim, rig.calls)
+
+
+@pytest.mark.anyio
+async def test_battery_falls_back_with_its_age_when_the_drone_is_silent(rig: Rig) -> None:
+    rig.sim.power_off()
+    await rig.status(LinkStatus.STALE, timeout_s=3.0)
+    reading = await rig.link.battery()
+    assert reading.source == "state"
+    assert reading.percent == rig.sim.truth.battery_pct
+    assert reading.age_s > 1.0
+    assert reading.link is not LinkStatus.CONNECTED
+
+
+@pytest.mark.anyio
+async def test_battery_does_not_wait_out_a_quarantine(rig: Rig) -> None:
+    """After a flight action's outcome went unknown the wire stays closed for quarantine_s
+    (its late reply must not reach the next command); `battery()` still answers within its
+    wait, from the state stream."""
+    assert (await rig.call(commands.simple("takeoff"))).ok
+    rig.sim.faults.loss = 1.0
+    lost = await rig.call(commands.move("up", 30, speed_cm_s=100))
+    assert isinstance(lost.error, OutcomeUnknown)
+    rig.faults_off()
+    asked = rig.clock.now()
+    reading = await rig.link.battery(live_wait_s=1.0)
+    waited = rig.clock.now() - asked
+    assert reading.source == "state"
+    assert waited < 1.0 + 0.2
+    assert abs(reading.percent - rig.sim.truth.battery_pct) <= 1
+    assert (await rig.call(commands.query("battery?"))).ok  # once the quarantine is over
