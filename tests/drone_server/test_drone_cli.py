@@ -1,0 +1,133 @@
+"""The README's commands as real processes: `tello-mcp serve --sim` over HTTP and stdio.
+
+The HTTP server prints its endpoint (with the bound port for `--port 0`) on stdout; logs go to
+stderr. Shutdown is by SIGTERM and must be clean. Over stdio, stdout must carry nothing but
+protocol messages: the SDK's stdio client reports any other line as an error.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+from mcp import Client, StdioServerParameters
+
+from tests.drone_server.harness import ERAS, TIME_SCALE, TOOL_NAMES, structured
+
+pytestmark = pytest.mark.anyio
+
+REPO = Path(__file__).resolve().parents[2]
+TELLO_MCP = Path(sys.executable).parent / "tello-mcp"
+START_TIMEOUT = 30.0
+"""Real seconds for a cold start (imports dominate: ~2 s)."""
+STOP_TIMEOUT = 10.0
+"""Real seconds a SIGTERM'd server may take to land the drone and exit (< 4 s today)."""
+URL = re.compile(r"http://127\.0\.0\.1:(\d+)/drone\b")
+
+
+@dataclass
+class Cli:
+    process: Process
+    url: str
+    banner: str
+    stderr: Path
+
+    @property
+    def base(self) -> str:
+        return self.url.removesuffix("/drone")
+
+
+@pytest.fixture
+async def cli(tmp_path: Path, anyio_backend: str) -> AsyncGenerator[Cli]:
+    """`tello-mcp serve --sim --port 0`, started, its printed URL parsed; killed afterwards."""
+    stderr = tmp_path / "stderr.log"
+    command = [str(TELLO_MCP), "serve", "--sim", "--port", "0", "--time-scale", str(TIME_SCALE)]
+    with stderr.open("wb") as errors:
+        process = await anyio.open_process(command, cwd=REPO, stdin=subprocess.DEVNULL, stderr=errors)
+    try:
+        assert process.stdout is not None
+        with anyio.fail_after(START_TIMEOUT):
+            line = await BufferedByteReceiveStream(process.stdout).receive_until(b"\n", 4096)
+        banner = line.decode()
+        match = URL.search(banner)
+        assert match is not None, banner
+        assert int(match.group(1)) != 0
+        yield Cli(process, match.group(0), banner, stderr)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with anyio.move_on_after(10):
+            await process.wait()
+        await process.aclose()
+
+
+async def test_cli_serves_the_url_it_prints(cli: Cli) -> None:
+    assert cli.banner.startswith("tello-mcp: MCP endpoint http://127.0.0.1:")
+    assert "(embedded simulator)" in cli.banner
+    with anyio.fail_after(20):
+        async with httpx.AsyncClient(base_url=cli.base, timeout=10) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            ready = await http.get("/readyz")
+        for mode in ERAS:
+            async with Client(cli.url, mode=mode) as client:
+                tools = {tool.name for tool in (await client.list_tools()).tools}
+                state = structured(await client.call_tool("get_state", {}))
+            assert tools == TOOL_NAMES, mode
+            assert state["freshness"]["link"] == "connected", mode
+            assert state["flight"] == "landed", mode
+    assert ready.status_code == 200
+    assert "drone_runtime_started" in cli.stderr.read_text()
+
+
+async def test_cli_exits_cleanly_on_sigterm(cli: Cli) -> None:
+    """Regression: the CancelledError from SIGTERM used to leave DroneRuntime through an
+    AsyncExitStack that made it its own __context__; the process then spun at 100% CPU."""
+    with anyio.fail_after(20):
+        async with Client(cli.url, mode="2026-07-28") as client:
+            took_off = structured(await client.call_tool("takeoff", {}))
+    assert took_off["state"]["flight"] == "flying"
+    cli.process.send_signal(signal.SIGTERM)
+    with anyio.move_on_after(STOP_TIMEOUT):
+        await cli.process.wait()
+    log = cli.stderr.read_text()
+    assert cli.process.returncode == 0, f"still running {STOP_TIMEOUT:g} s after SIGTERM"
+    assert "shutdown_signal" in log
+    assert "landing_before_shutdown" in log
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_stdio_serves_both_eras_with_a_clean_stdout(mode: str) -> None:
+    problems: list[Exception] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, Exception):  # e.g. a non-JSON line on the server's stdout
+            problems.append(message)
+
+    params = StdioServerParameters(
+        command=str(TELLO_MCP),
+        args=["serve", "--transport", "stdio", "--sim", "--time-scale", str(TIME_SCALE)],
+        cwd=REPO,
+    )
+    with anyio.fail_after(START_TIMEOUT):
+        async with Client(params, mode=mode, message_handler=on_message) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            battery = structured(await client.call_tool("get_battery", {}))  # a live read: the link is up
+            state = structured(await client.call_tool("get_state", {}))
+            refused = await client.call_tool("move", {"direction": "up", "distance_cm": 501})
+    assert tools == TOOL_NAMES
+    assert battery["source"] == "live"
+    assert state["freshness"]["link"] == "connected"
+    assert state["flight"] == "landed"
+    assert refused.is_error
+    assert problems == []

@@ -1,0 +1,143 @@
+"""The drone app over HTTP: the SDK's Host check (421), allowed gateway names, and the probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from servers.drone.protocol import LinkStatus
+from tests.drone_server.harness import (
+    ERAS,
+    Served,
+    http_settings,
+    serving,
+    structured,
+    wait_connected,
+    wait_status,
+)
+
+pytestmark = pytest.mark.anyio
+
+CLUSTER_NAME = "drone-mcp.drone.svc.cluster.local"
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+LEGACY_INIT: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    },
+}
+MODERN_CALL: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": "get_state",
+        "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    },
+}
+MODERN_HEADERS = {
+    **ACCEPT,
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "get_state",
+}
+REQUESTS = [(LEGACY_INIT, ACCEPT), (MODERN_CALL, MODERN_HEADERS)]
+
+
+@pytest.mark.parametrize(("body", "headers"), REQUESTS, ids=ERAS)
+async def test_disallowed_host_gets_the_sdks_421(
+    served: Served, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = len(served.truth.received)
+        for host in ("evil.example", "evil.example:8000", f"{CLUSTER_NAME}:8000"):
+            refused = await http.post(served.url, json=body, headers={**headers, "Host": host})
+            assert (refused.status_code, refused.text) == (421, "Invalid Host header"), host
+        bad_origin = await http.post(
+            served.url, json=body, headers={**headers, "Origin": "http://evil.example"}
+        )
+        assert (bad_origin.status_code, bad_origin.text) == (403, "Invalid Origin header")
+        local = await http.post(
+            served.url, json=body, headers={**headers, "Host": f"localhost:{served.port}"}
+        )
+        assert local.status_code == 200
+    # The refused requests never reached the tools: at most the link's keepalive went out.
+    assert {r.data for r in served.truth.received[before:]} <= {b"command"}
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_allowed_cluster_name_is_accepted(mode: str) -> None:
+    http = http_settings(allowed_hosts=("127.0.0.1", f"{CLUSTER_NAME}:*"))
+    async with serving(http=http) as served:
+        with anyio.fail_after(15):
+            async with (
+                httpx2.AsyncClient(headers={"Host": f"{CLUSTER_NAME}:8000"}) as gateway,
+                Client(streamable_http_client(served.url, http_client=gateway), mode=mode) as client,
+            ):
+                state = structured(await client.call_tool("get_state", {}))
+                assert state["freshness"]["link"] == "connected"
+            async with httpx.AsyncClient(timeout=10) as raw:
+                for host in (CLUSTER_NAME, f"{CLUSTER_NAME}:80", f"127.0.0.1:{served.port}"):
+                    ok = await raw.post(served.url, json=LEGACY_INIT, headers={**ACCEPT, "Host": host})
+                    assert ok.status_code == 200, host
+                other = await raw.post(
+                    served.url, json=LEGACY_INIT, headers={**ACCEPT, "Host": f"other.{CLUSTER_NAME}:8000"}
+                )
+                assert other.status_code == 421
+                assert (
+                    await raw.post(
+                        served.url, json=LEGACY_INIT, headers={**ACCEPT, "Host": f"localhost:{served.port}"}
+                    )
+                ).status_code == 421  # not in this allow-list
+
+
+async def test_probes_follow_the_drone_link(served: Served) -> None:
+    sim, runtime = served.sim, served.runtime
+    # kubelet probes with the pod IP as Host: the probes sit outside the Host check.
+    async with httpx.AsyncClient(
+        base_url=served.base, headers={"Host": "10.42.0.7:8000"}, timeout=10
+    ) as http:
+        health = await http.get("/healthz")
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"ready": True})
+
+        with anyio.fail_after(20):
+            sim.power_off()
+            await wait_status(sim, runtime, LinkStatus.DISCONNECTED)
+            not_ready = await http.get("/readyz")
+            assert not_ready.status_code == 503
+            assert not_ready.json()["ready"] is False
+            assert (await http.get("/healthz")).status_code == 200
+
+            sim.power_on()
+            await wait_connected(runtime, within=10)
+            again = await http.get("/readyz")
+        assert (again.status_code, again.json()) == (200, {"ready": True})
+
+
+async def test_readyz_503_while_stale(served: Served) -> None:
+    async with httpx.AsyncClient(base_url=served.base, timeout=10) as http:
+        with anyio.fail_after(15):
+            served.sim.faults.state_dropout = True
+            await wait_status(served.sim, served.runtime, LinkStatus.STALE)
+            stale = await http.get("/readyz")
+            served.sim.faults.state_dropout = False
+            await wait_connected(served.runtime)
+            live = await http.get("/readyz")
+    assert stale.status_code == 503
+    assert live.status_code == 200
