@@ -59,6 +59,8 @@ class ProtocolConfig:
     retries: int = 2
     retry_backoff_s: float = 0.1
     settle_s: float = 0.02
+    # After a settle/quarantine window, callers get this head start on a routine keepalive.
+    keepalive_yield_s: float = 0.1
     quarantine_s: float = 3.0
     # Replies to flight actions sooner than this after the send cannot be theirs.
     motion_min_reply_s: float = 0.1
@@ -72,6 +74,7 @@ class ProtocolConfig:
             "stale_after_s",
             "retry_backoff_s",
             "settle_s",
+            "keepalive_yield_s",
             "quarantine_s",
             "motion_min_reply_s",
             "emergency_interval_s",
@@ -152,6 +155,7 @@ class _Pending:
     sent_at: float
     deadline: float
     attempts: int = 1
+    copies: int = 1  # datagrams sent for it: each may still be answered
     resend_at: float | None = None  # set while backing off before a retry
     repeats_left: int = 0  # emergency: further unconditional copies still to send
     internal: bool = False
@@ -179,6 +183,7 @@ class TelloProtocol:
         self._pending: _Pending | None = None
         self._outbox: list[bytes] = []
         self._last_send_at: float | None = None
+        self._last_probe_at: float | None = None
         self._quiet_until = self.connect_at  # settle / quarantine
         self._last_reply_at: float | None = None
         self._last_state_at: float | None = None
@@ -218,12 +223,19 @@ class TelloProtocol:
             return LinkStatus.STALE
         return LinkStatus.CONNECTED
 
-    def ready_at(self) -> float | None:
-        """When `send` will accept a command (None: only after the pending one resolves)."""
-        return None if self._pending is not None else self._quiet_until
+    def ready_at(self, now: float) -> float | None:
+        """When `send` will accept a command; None while something else must happen first (the
+        pending command resolves, or a due reconnect probe goes out and resolves)."""
+        if self._pending is not None:
+            return None
+        probe = self._probe_due()
+        if probe is not None and probe <= max(now, self._quiet_until):
+            return None
+        return self._quiet_until
 
     def can_send(self, now: float) -> bool:
-        return self._pending is None and now >= self._quiet_until
+        ready = self.ready_at(now)
+        return ready is not None and now >= ready
 
     def next_deadline(self) -> float | None:
         candidates: list[float] = []
@@ -270,6 +282,8 @@ class TelloProtocol:
                 events.append(
                     CommandFailed(now, p.ticket, p.command, Preempted(p.command.text, command.verb))
                 )
+            # The overtaken command may still be answered: hold the wire once this one is done.
+            self._quiet_until = max(self._quiet_until, now + self.config.quarantine_s)
         ticket = self._start(command, now, internal=False)
         return ticket, events
 
@@ -298,10 +312,27 @@ class TelloProtocol:
     def _keepalive_due(self) -> float:
         if self._last_send_at is None:
             return max(self.connect_at, self._quiet_until)
-        interval = self.config.keepalive_s
-        if self._status is LinkStatus.DISCONNECTED:
-            interval = min(interval, self.config.reconnect_s)
-        return max(self._last_send_at + interval, self._quiet_until)
+        probe = self._probe_due()
+        if probe is not None:
+            return max(probe, self._quiet_until)
+        # Connected: any command resets the drone's 15 s timers, so quiet time is what counts.
+        # When a quiet window ends, a waiting caller goes first (its command keeps the drone
+        # alive just as well); otherwise a keepalive due in the window wins every race for the
+        # wire and, retried on a slow link, can starve the caller indefinitely.
+        return max(
+            self._last_send_at + self.config.keepalive_s, self._quiet_until + self.config.keepalive_yield_s
+        )
+
+    def _probe_due(self) -> float | None:
+        """While not connected, `command` goes out every reconnect_s *before* the next caller
+        command: a drone that rebooted ignores everything else, so a caller polling it must
+        not starve the one datagram that brings it back into SDK mode."""
+        if self._status is LinkStatus.CONNECTED:
+            return None
+        last = self._last_probe_at
+        return (
+            self.connect_at if last is None else last + min(self.config.reconnect_s, self.config.keepalive_s)
+        )
 
     # ---- input ----
 
@@ -320,7 +351,7 @@ class TelloProtocol:
                 # Only a flight action can be stopped; this is the answer of one that was.
                 self._stray(events, now, text, "answer of a motion that stop interrupted")
                 return events
-            self._resolve(now)
+            self._resolve(p, now)
             self._keepalive_failures = 0  # the drone is there, it just said no
             if not p.internal:
                 events.append(
@@ -337,7 +368,7 @@ class TelloProtocol:
             # Refusals come at once, but no flight action can *finish* this fast: a duplicate.
             self._stray(events, now, text, f"too soon to be the completion of {p.command.text!r}")
             return events
-        self._resolve(now)
+        self._resolve(p, now)
         self._keepalive_failures = 0
         if not p.internal:
             events.append(
@@ -360,14 +391,17 @@ class TelloProtocol:
 
     def handle_timer(self, now: float) -> list[Event]:
         events: list[Event] = []
+        self._update_status(events, now)  # first: whether a probe is due depends on it
         p = self._pending
         if p is not None:
             if p.repeats_left and now >= p.sent_at + self.config.emergency_interval_s:
                 self._write(p.command)
                 p.sent_at = now
                 p.repeats_left -= 1
+                p.copies += 1
             if p.resend_at is not None and now >= p.resend_at:
                 self._write(p.command)
+                p.copies += 1
                 p.resend_at = None
                 p.sent_at = now
                 p.deadline = now + p.command.timeout_s
@@ -380,6 +414,7 @@ class TelloProtocol:
                 self._timeout(events, p, now)
         elif now >= self._keepalive_due():
             self.counters.keepalives += 1
+            self._last_probe_at = now
             self._start(commands.simple("command"), now, internal=True)
         self._update_status(events, now)
         return events
@@ -395,9 +430,11 @@ class TelloProtocol:
         waited = now - p.first_sent_at
         quarantine = self.config.quarantine_s
         if p.internal:
-            # An unanswered probe: its late `ok` is harmless, so probing again sooner wins.
-            quarantine = min(quarantine, self.config.reconnect_s)
             self._keepalive_failures += 1
+            if self.status(now) is LinkStatus.DISCONNECTED:
+                # Callers are refused while disconnected, so a late `ok` can only answer
+                # another probe: probing again sooner brings a rebooted drone back sooner.
+                quarantine = min(quarantine, self.config.reconnect_s)
         self._quiet_until = max(self._quiet_until, now + quarantine)
         if p.internal:
             return
@@ -411,9 +448,12 @@ class TelloProtocol:
         else:
             events.append(CommandFailed(now, p.ticket, p.command, OutcomeUnknown(p.command.text, waited)))
 
-    def _resolve(self, now: float) -> None:
+    def _resolve(self, p: _Pending, now: float) -> None:
         self._pending = None
-        self._quiet_until = max(self._quiet_until, now + self.config.settle_s)
+        # One answer came; every other copy sent may still be answered. After a single copy
+        # the settle window absorbs duplicates; after several, the quarantine absorbs the rest.
+        hold = self.config.settle_s if p.copies == 1 else self.config.quarantine_s
+        self._quiet_until = max(self._quiet_until, now + hold)
         self.counters.replies += 1
 
     def _heard(self, events: list[Event], now: float) -> None:

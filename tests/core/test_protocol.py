@@ -35,6 +35,8 @@ from servers.drone.replies import Attitude, TemperatureRange
 from .helpers import STATE_PACKET, Driver
 
 CFG = ProtocolConfig()
+FRESH = ProtocolConfig(stale_after_s=1000.0)
+"""For tests about something else: state never goes stale, so no reconnect probe cuts in."""
 BATTERY = commands.query("battery?")
 UP = commands.move("up", 20)  # timeout 20/10 + 5 = 7 s
 TAKEOFF = commands.simple("takeoff")
@@ -67,7 +69,7 @@ def wait_until_free(d: Driver, limit: float = 1000.0) -> None:
     keepalive that falls due at the same instant, as a caller awaiting `ready_at` would."""
     while not d.proto.can_send(d.now):
         assert d.now < limit
-        ready = d.proto.ready_at()
+        ready = d.proto.ready_at(d.now)
         if ready is None:
             deadline = d.proto.next_deadline()
             assert deadline is not None
@@ -114,7 +116,7 @@ def test_only_one_command_in_flight() -> None:
     d.timer(1.0)
     assert d.proto.pending is BATTERY
     assert not d.proto.can_send(1.0)
-    assert d.proto.ready_at() is None
+    assert d.proto.ready_at(d.now) is None
     for cmd in (UP, BATTERY, commands.rc(0, 0, 0, 0)):
         with pytest.raises(LinkBusy, match=r"battery\?"):
             d.proto.send(cmd, 1.5)
@@ -142,7 +144,7 @@ def test_nothing_may_be_sent_before_the_link_starts() -> None:
 
 
 def test_tickets_are_unique_and_increasing() -> None:
-    d = connected()
+    d = connected(FRESH)
     tickets: list[int] = []
     now = 1.0
     for _ in range(5):
@@ -223,7 +225,7 @@ def test_wrong_form_for_an_action_is_stray(cmd: Command, raw: str) -> None:
 
 
 def test_led_and_matrix_want_their_own_ok() -> None:
-    d = connected()
+    d = connected(FRESH)
     d.proto.send(commands.led_solid(1, 2, 3), 1.0)
     assert of_type(d.reply("ok", at=1.01), StrayReply)
     assert of_type(d.reply("matrix ok", at=1.02), StrayReply)
@@ -281,10 +283,10 @@ def test_reply_with_nothing_pending_is_stray() -> None:
 
 
 def test_duplicate_within_settle_is_dropped_and_next_send_waits_for_settle() -> None:
-    d = connected()
+    d = connected(FRESH)
     d.proto.send(BATTERY, 1.0)
     assert of_type(d.reply("87", at=1.05), CommandSucceeded)
-    ready = d.proto.ready_at()
+    ready = d.proto.ready_at(d.now)
     assert ready == pytest.approx(1.05 + CFG.settle_s)
     assert ready is not None
     assert [type(e) for e in d.reply("87", at=1.06)] == [StrayReply]
@@ -298,7 +300,7 @@ def test_duplicate_within_settle_is_dropped_and_next_send_waits_for_settle() -> 
 
 
 def test_late_reply_after_final_timeout_is_dropped_during_quarantine() -> None:
-    d = connected()
+    d = connected(FRESH)
     ticket = d.proto.send(UP, 1.0)
     d.run_until(1.0 + UP.timeout_s)
     [failed] = resolutions(d.events, ticket)
@@ -306,7 +308,7 @@ def test_late_reply_after_final_timeout_is_dropped_during_quarantine() -> None:
     assert isinstance(failed.error, OutcomeUnknown)
     assert failed.at == pytest.approx(1.0 + UP.timeout_s)
     end = failed.at + CFG.quarantine_s
-    assert d.proto.ready_at() == pytest.approx(end)
+    assert d.proto.ready_at(d.now) == pytest.approx(end)
     assert [type(e) for e in d.reply("ok", at=failed.at + 0.5)] == [StrayReply]
     assert not d.proto.can_send(end - 0.01)
     with pytest.raises(LinkBusy):
@@ -517,11 +519,11 @@ def test_stop_preempts_a_move_and_the_moves_forced_stop_is_not_stops_reply() -> 
 
 
 def test_forced_stop_of_a_preempted_move_never_fails_a_later_read() -> None:
-    d = connected()
+    d = connected(FRESH)
     d.proto.send(UP, 1.0)
     d.proto.send_priority(STOP, 3.0)
     d.reply("ok", at=3.05)
-    ready = d.proto.ready_at()
+    ready = d.proto.ready_at(d.now)
     assert ready is not None
     read = d.proto.send(BATTERY, ready)
     events = d.reply("forced stop", at=ready + 0.01)
@@ -606,15 +608,37 @@ def test_no_keepalive_while_a_command_is_pending() -> None:
     d.reply("ok", at=50.0)
     feed_drone(d, 50.5)
     sends = [t for t, data in d.wire if data == b"command"]
-    assert sends == pytest.approx([50.0 + CFG.settle_s])
+    # After the settle window, plus the head start a waiting caller gets over a keepalive.
+    assert sends == pytest.approx([50.0 + CFG.settle_s + CFG.keepalive_yield_s])
 
 
 def test_quiet_wire_while_disconnected_is_probed_at_reconnect_s() -> None:
-    d = Driver.create()
-    d.proto.send(commands.rc(0, 0, 0, 0), 0.0)  # the wire's last activity, without a reply
-    assert d.proto.status(0.0) is LinkStatus.DISCONNECTED
-    assert d.proto.next_deadline() == pytest.approx(CFG.reconnect_s)
-    d.run_until(CFG.reconnect_s)
+    cfg = ProtocolConfig(retries=0)
+    d = Driver.create(cfg)
+    d.run_until(30.0)  # nobody ever answers
+    assert d.proto.status(d.now) is LinkStatus.DISCONNECTED
+    probes = [t for t, data in d.wire if data == b"command"]
+    assert probes[0] == 0.0
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    # each probe waits out its own timeout, then the next follows reconnect_s later
+    assert max(gaps) == pytest.approx(commands.READ_TIMEOUT_S + cfg.reconnect_s)
+
+
+def test_a_due_probe_goes_before_the_next_caller_command() -> None:
+    """A drone that rebooted ignores everything but `command`: a caller polling it must not
+    starve the probe that brings it back into SDK mode."""
+    d = connected()
+    d.run_until(1.5)  # state stopped at 0.01: stale from 1.01, and a probe goes out
+    assert d.proto.status(d.now) is LinkStatus.STALE
+    probe = max(t for t, data in d.wire if data == b"command")
+    assert probe == pytest.approx(1.01)
+    d.reply("ok", at=d.now)
+    d.run_until(d.now + CFG.settle_s)
+    assert d.proto.can_send(d.now)  # between probes the wire is the callers'
+    d.run_until(probe + CFG.reconnect_s)
+    assert not d.proto.can_send(d.now)  # the next probe is due: it goes first
+    assert d.proto.ready_at(d.now) is None
+    d.timer(d.now)
     assert d.sent_texts()[-1] == "command"
 
 
@@ -725,12 +749,14 @@ def test_drone_that_answers_and_streams_is_not_disconnected() -> None:
     d = connected(ProtocolConfig(disconnect_after=1))
     d.run_until(50.0)
     assert d.proto.status(d.now) is LinkStatus.DISCONNECTED
-    wait_until_free(d)
-    assert d.proto.status(d.now) is LinkStatus.DISCONNECTED
-    d.proto.send(commands.simple("command"), d.now)
+    # While disconnected the probes keep going out; the first one answered ends it.
+    d.wire.clear()
+    while not d.wire:
+        d.run_until(d.proto.next_deadline() or d.now)
+    assert d.sent_texts() == ["command"]
     d.reply("ok", at=d.now + 0.01)
     d.state(at=d.now + 0.02)
-    assert d.proto.status(d.now) is not LinkStatus.DISCONNECTED
+    assert d.proto.status(d.now) is LinkStatus.CONNECTED
 
 
 def test_garbage_state_is_a_bad_datagram_and_does_not_refresh() -> None:
@@ -751,7 +777,7 @@ def test_garbage_state_is_a_bad_datagram_and_does_not_refresh() -> None:
 
 
 def test_next_deadline_always_exists_and_moves_forward_in_a_busy_session() -> None:
-    d = connected()
+    d = connected(FRESH)
     d.proto.send(BATTERY, 1.0)
     d.run_until(10.0)  # run_until asserts next_deadline > now after every timer
     wait_until_free(d)

@@ -246,16 +246,22 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.now += 0.01
                 self._reply(b"ok\r\n")  # the keepalive's answer
             else:
-                ready = self.proto.ready_at()
-                assert ready is not None
-                self.now = max(self.now, ready)
+                self._wait_for_ready()
+
+    def _wait_for_ready(self) -> None:
+        ready = self.proto.ready_at(self.now)
+        if ready is None:  # a reconnect probe goes first: the transport's timer sends it
+            deadline = self.proto.next_deadline()
+            assert deadline is not None
+            self.now = max(self.now, deadline)
+            self._timer()
+        else:
+            self.now = max(self.now, ready)
 
     @precondition(lambda self: self.proto.pending is None)
     @rule()
     def caller_waits_for_ready(self) -> None:
-        ready = self.proto.ready_at()
-        assert ready is not None
-        self.now = max(self.now, ready)
+        self._wait_for_ready()
 
     @rule(cmd=st.sampled_from([commands.simple("emergency"), commands.simple("stop")]))
     def send_priority(self, cmd: Command) -> None:
@@ -408,12 +414,18 @@ class ProtocolMachine(RuleBasedStateMachine):
         pending = self.proto.pending
         if pending is not None:
             assert self.proto.next_deadline() is not None
-            assert self.proto.ready_at() is None
+            assert self.proto.ready_at(self.now) is None
             assert not self.proto.can_send(self.now)
         else:
-            ready = self.proto.ready_at()
-            assert ready is not None
-            assert self.proto.can_send(self.now) == (self.now >= ready)
+            ready = self.proto.ready_at(self.now)
+            if ready is None:
+                # A reconnect probe is due first: callers wait for it, the timer sends it.
+                assert self.proto.status(self.now) is not LinkStatus.CONNECTED
+                assert not self.proto.can_send(self.now)
+                deadline = self.proto.next_deadline()
+                assert deadline is not None
+            else:
+                assert self.proto.can_send(self.now) == (self.now >= ready)
 
     def teardown(self) -> None:
         # Liveness: a transport that keeps firing timers resolves every caller ticket.

@@ -1,9 +1,9 @@
-"""Bugs in the sans-IO core (`servers/drone/protocol.py`), shown end to end over real UDP.
+"""Late and surplus replies, end to end over real UDP: the cases that once broke the core.
 
-Each test states the guarantee as the README gives it and is expected to fail until the core
-is fixed (strict: a fix makes it pass and the marker must go). The suggested fix is in the
-reason. Each scenario is timed with margins of several hundred simulated milliseconds so the
-failure is deterministic.
+Each scenario was found failing against `servers/drone/protocol.py` and is kept as a
+regression test: a retried command's second reply, a retried keepalive's second reply, a
+polling caller starving the reconnect probe, and a failed keepalive's late replies. Each is
+timed with margins of several hundred simulated milliseconds so it is deterministic.
 """
 
 from __future__ import annotations
@@ -24,17 +24,6 @@ SLOW = 10.0
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a retried command that is resolved by its first copy's late reply leaves the "
-        "other copy's reply in flight, but only the settle window (20 ms) follows, so that "
-        "reply completes the next command (here a move the drone is still flying). Fix: in "
-        "TelloProtocol._resolve, when the resolved command went out more than once (attempts "
-        "> 1), open the quarantine (quarantine_s) instead of the settle window, or count the "
-        "copies still owed a reply and drop that many replies before the next send."
-    ),
-)
 async def test_second_reply_of_a_retried_command_is_not_handed_to_the_next(anyio_backend: str) -> None:
     async with make_rig(protocol=QUIET, speedup=SLOW) as rig:
         assert (await rig.call(commands.simple("takeoff"))).ok
@@ -52,14 +41,6 @@ async def test_second_reply_of_a_retried_command_is_not_handed_to_the_next(anyio
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the same for the internal keepalive: its retried `command` resolves on the first "
-        "late `ok`, and the second `ok` completes the caller's move that was waiting for the "
-        "wire. Fix as above (the quarantine after any multi-copy resolution, internal or not)."
-    ),
-)
 async def test_second_reply_of_a_retried_keepalive_is_not_handed_to_a_move(anyio_backend: str) -> None:
     async with make_rig(protocol=ProtocolConfig(keepalive_s=2.0), speedup=SLOW) as rig:
         assert (await rig.call(commands.simple("takeoff"))).ok
@@ -75,18 +56,6 @@ async def test_second_reply_of_a_retried_keepalive_is_not_handed_to_a_move(anyio
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: keepalive starvation. The keepalive is due keepalive_s after the last *send*, so a "
-        "caller that keeps the wire busy with unanswered commands (a drone that rebooted and "
-        "left SDK mode ignores them all) postpones `command` for ever: the link stays stale, "
-        "never disconnects (only keepalive failures count) and never re-enters SDK mode. Fix: "
-        "in TelloProtocol._keepalive_due, count from the last *reply* (the only evidence the "
-        "drone heard us), and while the state stream is stale probe every reconnect_s before "
-        "the next caller command."
-    ),
-)
 async def test_a_polling_caller_does_not_starve_the_keepalive(anyio_backend: str) -> None:
     async with make_rig() as rig:
         assert (await rig.call(commands.simple("takeoff"))).ok
@@ -103,30 +72,24 @@ async def test_a_polling_caller_does_not_starve_the_keepalive(anyio_backend: str
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a keepalive that finally times out is followed by a quiet window of only "
-        "reconnect_s (1 s) instead of the quarantine, whatever the link status (TelloProtocol."
-        "_timeout: `quarantine = min(quarantine, reconnect_s)` for internal commands). Its "
-        "copies' late `ok`s then complete the caller's move that was waiting for the wire. "
-        "Fix: shorten the quarantine only while the link is disconnected (callers are refused "
-        "then, so a late `ok` can only answer another probe); keep quarantine_s otherwise."
-    ),
-)
 async def test_late_replies_of_a_failed_keepalive_are_not_handed_to_a_move(anyio_backend: str) -> None:
     async with make_rig(protocol=ProtocolConfig(keepalive_s=2.0), speedup=SLOW) as rig:
         assert (await rig.call(commands.simple("takeoff"))).ok
         # 3.6 s: later than the keepalive's three attempts (K, K+1.1, K+2.2; it fails at K+3.2).
-        # Its replies come at K+3.6, K+4.7 and K+5.8; the move goes out at K+4.2.
+        # Its replies come at K+3.6, K+4.7 and K+5.8, inside the quarantine, and are dropped;
+        # the waiting move goes out when the quarantine ends (ahead of the next keepalive) and
+        # is completed by its own `ok`, never by a late one (verify_calls checks the timing).
         rig.sim.faults.delay_s = 3.6
         seen = len(rig.sim.truth.received)
+        strays = rig.link.counters["strays"]
         await rig.until(
             lambda: any(r.data == b"command" for r in rig.sim.truth.received[seen:]), 10.0, "a keepalive"
         )
         move = await rig.call(commands.move("left", 100, speed_cm_s=50))
         verify_calls(rig.sim, rig.calls)
-        assert move.ok
+        assert move.ok, move
+        assert executions(rig.sim, "left 100") == [Outcome.DONE]
+        assert rig.link.counters["strays"] - strays >= 3
 
 
 @pytest.mark.anyio
