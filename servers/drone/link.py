@@ -391,7 +391,7 @@ class DroneLink:
                 )
             if self._core.can_send(now):
                 return
-            ready = self._core.ready_at()
+            ready = self._core.ready_at(now)
             changed = self._changed
             if ready is None:
                 await changed.wait()
@@ -457,11 +457,11 @@ class DroneLink:
     async def _drive(self) -> None:
         while True:
             now = self.clock.now()
-            before = (self._core.pending, self._core.ready_at())
+            before = (self._core.pending, self._core.ready_at(now))
             events = self._core.handle_timer(now)
             self._dispatch(events)
             self._flush()
-            if events or (self._core.pending, self._core.ready_at()) != before:
+            if events or (self._core.pending, self._core.ready_at(now)) != before:
                 # A timeout, a status change (stale, disconnected) or a freed wire happened on
                 # the clock alone: wake the callers queued in `_await_turn` and the
                 # `wait_changed` watchers, who may otherwise hear nothing else (drone off).
