@@ -75,6 +75,57 @@ def default_video_factory() -> VideoFactory | None:
     return cast(VideoFactory, factory) if callable(factory) else None
 
 
+class _Tasks:
+    """A task group whose tasks ignore outside cancellation until `cancel()`.
+
+    Embedded in a server that is shutting down (SIGTERM cancels everything), the simulator
+    must keep answering until the server has landed it: like a real drone, it does not stop
+    because its client is going away. Leaving the simulator's block calls `cancel()`.
+    """
+
+    def __init__(self, tg: anyio.abc.TaskGroup) -> None:
+        self._tg = tg
+        self._scopes: set[anyio.CancelScope] = set()
+        self._cancelled = False
+
+    def _scope(self) -> anyio.CancelScope:
+        scope = anyio.CancelScope(shield=True)
+        if self._cancelled:
+            scope.cancel()
+        self._scopes.add(scope)
+        return scope
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        scope = self._scope()
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await fn(*args)
+            finally:
+                self._scopes.discard(scope)
+
+        self._tg.start_soon(run)
+
+    async def start(self, fn: Callable[..., Awaitable[object]], *args: object) -> object:
+        scope = self._scope()
+
+        async def run(*, task_status: anyio.abc.TaskStatus[object] = anyio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with scope:
+                    await fn(*args, task_status=task_status)
+            finally:
+                self._scopes.discard(scope)
+
+        return await self._tg.start(run)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        for scope in list(self._scopes):
+            scope.cancel()
+        self._tg.cancel_scope.cancel()
+
+
 @dataclass(frozen=True, slots=True)
 class SimConfig:
     host: str = "127.0.0.1"
@@ -133,7 +184,7 @@ class DroneSimulator:
         self._video_factory = default_video_factory() if video == "auto" else video
         self._address: Address | None = None
         self._sock: anyio.abc.UDPSocket | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._tg: _Tasks | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._outbox: MemoryObjectSendStream[_Outgoing] | None = None
         self._send_lock = anyio.Lock()
@@ -160,8 +211,8 @@ class DroneSimulator:
             self._send_lock = anyio.Lock()
             self._wake = anyio.Event()
             self._changed = anyio.Event()
-            self._tg = tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(tg.cancel_scope.cancel)
+            self._tg = tg = _Tasks(await stack.enter_async_context(anyio.create_task_group()))
+            stack.callback(tg.cancel)
             self._started_at = self.clock.now()
             self._fault_reboot_done = False
             tg.start_soon(self._sender, inbox)

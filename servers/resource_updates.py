@@ -5,13 +5,13 @@
   `ResourceUpdated(uri)` on it.
 - Handshake era: clients send `resources/subscribe {uri}` on their session and expect
   `notifications/resources/updated` on it. `MCPServer` does not serve `resources/subscribe`,
-  so `attach` registers the handlers on its low-level server and keeps the sessions (weakly:
-  a closed session simply drops out).
+  so `attach` registers the handlers on its low-level server and keeps the sessions: strongly
+  (the request context that carries one is gone right after the subscribe request), dropped
+  on unsubscribe or as soon as a notification to it fails.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import structlog
@@ -27,7 +27,7 @@ _log = structlog.get_logger("mcp.resource_updates")
 class ResourceUpdates:
     def __init__(self) -> None:
         self.bus = InMemorySubscriptionBus()
-        self._sessions: dict[str, weakref.WeakSet[ServerSession]] = {}
+        self._sessions: dict[str, set[ServerSession]] = {}
 
     def attach(self, server: MCPServer[Any]) -> None:
         """Serve handshake-era `resources/subscribe`/`unsubscribe` on `server`.
@@ -40,7 +40,7 @@ class ResourceUpdates:
         low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self._unsubscribe)
 
     async def _subscribe(self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
-        self._sessions.setdefault(str(params.uri), weakref.WeakSet()).add(ctx.session)
+        self._sessions.setdefault(str(params.uri), set()).add(ctx.session)
         return EmptyResult()
 
     async def _unsubscribe(

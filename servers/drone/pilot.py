@@ -17,6 +17,7 @@ import structlog
 from servers.drone import commands
 from servers.drone.commands import Command, Motion
 from servers.drone.errors import (
+    CommandRejected,
     DroneError,
     NotConnected,
     OutcomeUnknown,
@@ -184,7 +185,14 @@ class Pilot:
         return self._result(reply)
 
     async def land(self, progress: Progress | None = None) -> ActionResult:
-        reply = await self._fly(commands.simple("land"), progress)
+        try:
+            reply = await self._fly(commands.simple("land"), progress)
+        except CommandRejected as exc:
+            if self.link.is_flying():
+                raise
+            # Safe to repeat: on the ground already, the drone refuses ("error Motor stop").
+            self.position = None
+            return ActionResult(command="land", reply=exc.reply, latency_ms=0.0, state=self.state())
         self.position = None
         return self._result(reply)
 

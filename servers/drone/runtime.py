@@ -82,34 +82,40 @@ class DroneRuntime:
         # Plain nested `async with`, not an AsyncExitStack: with a cancellation in flight the
         # stack ties the exception's context into a cycle that contextlib then walks forever.
         s = self.settings
-        async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as receiving:
             local = "127.0.0.1" if s.sim else s.bind_host
             receiver = VideoReceiver(self.clock, host=local, port=0 if s.sim else s.video_port)
-            video_port: int = await tg.start(receiver.run)
-            async with self._simulator(video_port) as sim:
-                if sim is not None:
-                    host, port = sim.address
-                    config = dataclasses.replace(
-                        s.link(drone_host=host, drone_port=port),
-                        bind_host="127.0.0.1",
-                        state_host="127.0.0.1",
-                        state_port=0,
-                    )
-                else:
-                    config = s.link()
-                async with DroneLink(config, self.clock) as link:
+            video_port: int = await receiving.start(receiver.run)
+            try:
+                async with self._simulator(video_port) as sim:
                     if sim is not None:
-                        sim.state_port = link.state_port
-                    self.sim, self._link = sim, link
-                    self._pilot = Pilot(link, s.envelope)
-                    self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
-                    tg.start_soon(self._pilot.watch_battery)
-                    tg.start_soon(self._photos.run_idle_off)
-                    try:
-                        yield
-                    finally:
-                        tg.cancel_scope.cancel()
-                        self.sim = self._link = self._pilot = self._photos = None
+                        host, port = sim.address
+                        config = dataclasses.replace(
+                            s.link(drone_host=host, drone_port=port),
+                            bind_host="127.0.0.1",
+                            state_host="127.0.0.1",
+                            state_port=0,
+                        )
+                    else:
+                        config = s.link()
+                    # Closed in reverse: the watchers stop, then the link lands the drone (the
+                    # simulator is still up and answering), then the simulator goes.
+                    async with DroneLink(config, self.clock) as link:
+                        if sim is not None:
+                            sim.state_port = link.state_port
+                        self.sim, self._link = sim, link
+                        self._pilot = Pilot(link, s.envelope)
+                        self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
+                        async with anyio.create_task_group() as watchers:
+                            watchers.start_soon(self._pilot.watch_battery)
+                            watchers.start_soon(self._photos.run_idle_off)
+                            try:
+                                yield
+                            finally:
+                                watchers.cancel_scope.cancel()
+            finally:
+                receiving.cancel_scope.cancel()
+                self.sim = self._link = self._pilot = self._photos = None
 
     @contextlib.asynccontextmanager
     async def _simulator(self, video_port: int) -> AsyncGenerator[DroneSimulator | None]:

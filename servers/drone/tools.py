@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
@@ -113,11 +114,13 @@ class _Confirm(BaseModel):
 Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", description="hex colour like #ff8800")]
 
 
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
 def _rgb(field: str, colour: str) -> tuple[int, int, int]:
-    try:
-        value = int(colour.removeprefix("#"), 16)
-    except ValueError:
-        raise OutOfRange(field, colour, "a hex colour like #ff8800") from None
+    if not _HEX_COLOUR.fullmatch(colour):
+        raise OutOfRange(field, colour, "a hex colour like #ff8800")
+    value = int(colour[1:], 16)
     return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
 
 
@@ -319,7 +322,10 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
             float | None,
             Field(ge=0.1, le=10.0, description="breathe: 0.1..2.5 Hz; blink: 0.1..10 Hz"),
         ] = None,
-        second_color: Annotated[str | None, Field(description="blink only: the other colour (hex)")] = None,
+        second_color: Annotated[
+            str | None,
+            Field(pattern=r"^#[0-9a-fA-F]{6}$", description="blink only: the other colour, hex like #0000ff"),
+        ] = None,
     ) -> ActionResult:
         """Set the RoboMaster TT's top LED: a solid colour, a breathing colour, or blinking
         between two colours."""
@@ -346,12 +352,17 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
         pattern: Annotated[
             str | None,
             Field(
-                description="pattern mode: 64 chars row by row, each r (red), b (blue), p (purple) or 0 (off)"
+                pattern=r"^[rbp0]{64}$",
+                description="pattern mode: 64 chars row by row, each r (red), b (blue), p (purple), 0 (off)",
             ),
         ] = None,
         text: Annotated[
             str | None,
-            Field(description="char mode: one character or 'heart'; scroll mode: up to 70 characters"),
+            Field(
+                min_length=1,
+                max_length=70,
+                description="char mode: one character or 'heart'; scroll mode: up to 70 characters",
+            ),
         ] = None,
         color: Annotated[Literal["r", "b", "p"], Field(description="r (red), b (blue) or p (purple)")] = "r",
         direction: Annotated[
@@ -369,7 +380,10 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
             case "char":
                 if text is None:
                     raise OutOfRange("text", None, "one character or 'heart' (required in char mode)")
-                command = commands.matrix_char(color, text)
+                try:
+                    command = commands.matrix_char(color, text)
+                except OutOfRange as exc:  # the builder's field is the tool's `text`
+                    raise OutOfRange("text", exc.value, exc.allowed) from None
             case "scroll":
                 if text is None:
                     raise OutOfRange("text", None, "1..70 characters (required in scroll mode)")

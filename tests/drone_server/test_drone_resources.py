@@ -87,12 +87,6 @@ def _state_updates(messages: list[Any]) -> int:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ResourceUpdates keeps handshake-era subscribers in a WeakSet of ctx.session, a "
-    "per-request proxy collected right after resources/subscribe returns, so no "
-    "notifications/resources/updated is ever sent",
-)
 @pytest.mark.parametrize("transport", ["memory-legacy", "http-legacy"])
 async def test_legacy_subscribe_hears_state_update_after_takeoff(transport: str) -> None:
     received: list[Any] = []

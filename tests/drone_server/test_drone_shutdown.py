@@ -25,15 +25,7 @@ LAND_S = 3.5
 SHUTDOWN_BOUND = LAND_S / TIME_SCALE + 0.7
 """Real seconds a shutdown with one landing may take (the landing plus closing sockets)."""
 
-SIM_CANCELLED_FIRST = (
-    "BUG: with the embedded simulator the runtime cancels the simulator before the link's "
-    "shutdown landing (DroneRuntime._run cancels its task group, which hosts the simulator's "
-    "tasks, inside the DroneLink block; an outer cancellation reaches them too): 'land' goes "
-    "unanswered, shutdown waits land_on_exit_s (15 s simulated) and the drone is left hovering"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=SIM_CANCELLED_FIRST)
 async def test_leaving_the_runtime_lands_the_simulated_drone() -> None:
     async with flying(land_first=False) as drone:
         sim = drone.sim
@@ -49,7 +41,6 @@ async def test_leaving_the_runtime_lands_the_simulated_drone() -> None:
     assert took < SHUTDOWN_BOUND, f"shutdown took {took:.1f} s"
 
 
-@pytest.mark.xfail(strict=True, reason=SIM_CANCELLED_FIRST)
 async def test_cancelled_http_server_lands_the_simulated_drone() -> None:
     async with serving(land_first=False) as served:
         sim = served.sim

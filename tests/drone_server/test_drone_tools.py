@@ -304,12 +304,6 @@ async def test_unknown_tool_is_an_error_result(drone: Drone) -> None:
             assert not state.is_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: land on a landed drone is an isError result (drone rejected 'land': 'error Motor "
-    "stop'), though its description says 'Safe to call again if unsure' and the skill says land "
-    "is always safe to repeat: a model that repeats it is told the landing failed",
-)
 async def test_land_is_safe_to_repeat(drone: Drone) -> None:
     async with Client(drone.server) as client:
         schemas = await Schemas.of(client)
