@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import structlog
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -199,7 +199,7 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
 
     @tool("emergency", DESTRUCTIVE, "EMERGENCY motor stop")
     async def emergency(
-        ctx: Context,
+        answer: Annotated[ElicitationResult[_Confirm], Resolve(_confirm_emergency)],
         confirm: Annotated[
             bool,
             Field(description="must be true: this stops all motors at once and the drone FALLS"),
@@ -212,9 +212,7 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
         elicitation are asked instead). It is sent at once, even while a move is running,
         and repeated because the drone often does not acknowledge it.
         """
-        if not confirm:
-            confirm = await _elicit_confirmation(ctx)
-        if not confirm:
+        if not (answer.action == "accept" and answer.data.confirm):
             raise ToolError(
                 "emergency NOT sent: it stops the motors and the drone falls. If that is really "
                 "intended, call emergency again with confirm=true. To hover use stop; to come down use land."
@@ -391,13 +389,16 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
         return await pilot().send(command)
 
 
-async def _elicit_confirmation(ctx: Context) -> bool:
-    """Ask the human when the client can ask; otherwise the caller must pass confirm=true."""
+async def _confirm_emergency(confirm: bool, ctx: Context) -> Elicit[_Confirm] | _Confirm:
+    """The confirm step: the `confirm` argument, or the human when the client can ask one.
+
+    As a resolver it asks in either protocol era (a mid-call request in the handshake era, an
+    `input_required` round trip in 2026-07-28); a client that cannot elicit (a gateway, the
+    Inspector CLI) gets an unconfirmed answer and the tool refuses with instructions.
+    """
+    if confirm:
+        return _Confirm(confirm=True)
     caps = ctx.client_capabilities
-    # ctx.elicit needs a back-channel (handshake era over stdio, memory or stateful HTTP).
-    if caps is None or caps.elicitation is None or not ctx.session.can_send_request:
-        return False
-    result = await ctx.elicit(
-        "EMERGENCY: stop all motors now? The drone will fall from its current height.", _Confirm
-    )
-    return result.action == "accept" and result.data.confirm
+    if caps is None or caps.elicitation is None:
+        return _Confirm(confirm=False)
+    return Elicit("EMERGENCY: stop all motors now? The drone will fall from its current height.", _Confirm)

@@ -247,9 +247,11 @@ class Answer:
         ("memory-legacy", "accept", False, False),
         ("memory-legacy", "decline", True, False),
         ("http-legacy", "accept", True, True),  # stateful HTTP: the server can ask back
-        # The stateless era has no back-channel for ctx.elicit: never asked, never sent.
-        ("memory-2026-07-28", "accept", True, False),
-        ("http-2026-07-28", "accept", True, False),
+        # The stateless era asks through an input_required round trip instead.
+        ("memory-2026-07-28", "accept", True, True),
+        ("memory-2026-07-28", "decline", True, False),
+        ("http-2026-07-28", "accept", True, True),
+        ("http-2026-07-28", "accept", False, False),
     ],
 )
 async def test_emergency_asks_a_client_that_can_elicit(
@@ -262,11 +264,8 @@ async def test_emergency_asks_a_client_that_can_elicit(
             await _takeoff(conn.client)
             before = mark(truth)
             result = await conn.client.call_tool("emergency", {})
-        if conn.mode == "legacy":
-            assert len(answer.asked) == 1
-            assert "EMERGENCY" in answer.asked[0]
-        else:
-            assert answer.asked == []
+        assert len(answer.asked) == 1
+        assert "EMERGENCY" in answer.asked[0]
         if sent:
             assert not result.is_error, text_of(result)
             assert "emergency" in sent_since(truth, before)
