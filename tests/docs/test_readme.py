@@ -105,3 +105,16 @@ def test_every_setting_is_documented_by_its_flag() -> None:
     for setting in SETTINGS:
         assert setting.flag in help_text
         assert setting.env in help_text
+
+
+@pytest.mark.anyio
+async def test_the_tool_table_names_exactly_the_served_tools() -> None:
+    from servers.drone.runtime import DroneRuntime
+    from servers.drone.server import build_drone_server
+
+    section = README.split("## The drone tools", 1)[1].split("\n## ", 1)[0]
+    first_cells = [row.split("|")[1] for row in section.splitlines() if row.startswith("| `")]
+    documented = {name for cell in first_cells for name in re.findall(r"`([a-z_]+)`", cell)}
+    server, _ = build_drone_server(DroneRuntime())  # building opens nothing
+    served = {tool.name for tool in await server.list_tools()}
+    assert documented == served
