@@ -10,13 +10,16 @@ The rules it enforces, because the SDK's replies carry no command id:
   command expects; anything else (nothing pending, a late answer after a timeout, a
   duplicate, an `ok` for a read, an answer faster than a flight action can physically finish)
   is dropped and reported as a `StrayReply` event, never handed to the next caller.
-- After a reply, a short *settle* window absorbs duplicates before the next send; after a
-  timeout, a longer *quarantine* absorbs the late reply the same way.
+- After a reply, a short *settle* window absorbs duplicates before the next send. After a
+  timeout, after an answer to a command that went out more than once, and after a command
+  was preempted, a longer *quarantine* absorbs the answers still owed the same way.
 - Only commands whose spec says idempotent are re-sent on timeout. A flight action that times
   out fails with `OutcomeUnknown` and is never re-sent.
 - `emergency` and `stop` take the priority path: they preempt whatever is pending and go out
   at once, `emergency` repeated because the drone often leaves it unanswered.
 - `command` is re-sent as a keepalive whenever the wire has been quiet for `keepalive_s`.
+  While the link is not connected it becomes a *probe*, every `reconnect_s`, that goes ahead
+  of callers: a rebooted drone ignores everything until it hears `command` again.
 - Link status: `connected` while state packets are fresh, `stale` once they are older than
   `stale_after_s`, `disconnected` before anything was heard and after `disconnect_after`
   keepalives in a row went unanswered.
@@ -52,7 +55,7 @@ class LinkStatus(Enum):
 @dataclass(frozen=True, slots=True)
 class ProtocolConfig:
     keepalive_s: float = 5.0
-    # While disconnected, probe with `command` this often so a power-cycled drone is back fast.
+    # While not connected, probe with `command` this often so a power-cycled drone is back fast.
     reconnect_s: float = 1.0
     stale_after_s: float = 1.0
     disconnect_after: int = 2
