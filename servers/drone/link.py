@@ -558,8 +558,10 @@ class DroneLink:
 
     def _on_status(self, event: StatusChanged) -> None:
         self._log.info("link_status", old=event.old.value, new=event.new.value)
-        if event.new is LinkStatus.DISCONNECTED:
-            self._speed = None  # a rebooted drone forgot it
+        if event.new is not LinkStatus.CONNECTED:
+            # A drone that rebooted forgot it, and a reboot may show only as a stale spell.
+            # Unknown speed sizes move timeouts for the slowest speed: longer, never too short.
+            self._speed = None
         if event.old is LinkStatus.DISCONNECTED:
             self._log.info("link_reconnected")
 

@@ -92,3 +92,16 @@ async def test_a_caller_queued_behind_a_keepalive_is_not_stranded_while_the_dron
     await rig.until(lambda: any(r.data == b"command" for r in rig.sim.truth.received[seen:]), 10.0)
     read = await rig.call(commands.query("battery?"), bound_s=30.0)
     assert isinstance(read.error, CommandTimeout | NotConnected), read
+
+
+@pytest.mark.anyio
+async def test_a_reboot_seen_only_as_a_stale_spell_forgets_the_speed(rig: Rig) -> None:
+    """The drone reboots within a probe or two: the link may never call it disconnected, but the
+    speed it remembered is gone (move timeouts then assume the slowest speed, never too short)."""
+    assert (await rig.call(commands.set_speed(50))).ok
+    assert rig.link.speed_cm_s == 50
+    rig.sim.reboot()
+    await rig.status(LinkStatus.STALE, timeout_s=5.0)
+    await rig.connected(timeout_s=30.0)
+    assert rig.link.speed_cm_s is None
+    assert rig.sim.truth.speed_cm_s != 50  # the drone's own setting went with the reboot
