@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from benchmarks.rig import SimThread, djitellopy_session, free_udp_ports, simulator
+from benchmarks.rig import SimThread, free_udp_ports, simulator
+from drone_sim.djitellopy import shared_ports
 from servers.drone import commands
 from servers.drone.link import DroneLink, LinkConfig
 from servers.drone.protocol import LinkStatus
@@ -124,26 +125,21 @@ def measure_bare(sim: SimThread, opts: Options) -> Sample:
 def measure_djitellopy(sim: SimThread, opts: Options) -> Sample:
     """djitellopy's `query_battery()` (its `get_battery()` only reads the last state packet)."""
     sim.stream_state_to(opts.state_port)
-    with djitellopy_session(opts.port, opts.state_port) as tello_class:
-        tello = tello_class(host=opts.host)
-        try:
-            tello.connect()
-            out: list[float] = []
-            value = -1
-            for i in range(1 + opts.djitellopy):
-                time.sleep(opts.djitellopy_gap_s)
-                start = time.perf_counter()
-                value = tello.query_battery()
-                elapsed = time.perf_counter() - start
-                assert value == sim.battery_pct(), value
-                if i >= 1:
-                    out.append(elapsed)
-            assert tello.get_battery() == value
-        finally:
-            tello.end()
-            # Tello.__del__ calls end() again when collected, and end() deletes the module-global
-            # entry for its host: by then possibly another Tello's.
-            setattr(tello, "end", lambda: None)  # noqa: B010 - shadow the method on this instance
+    with shared_ports(opts.port, opts.state_port) as session:
+        session.Tello.LOGGER.setLevel(logging.WARNING)  # it logs every command at INFO on stderr
+        tello = session.tello(opts.host)  # ended, and its sockets and threads cleaned up, on exit
+        tello.connect()
+        out: list[float] = []
+        value = -1
+        for i in range(1 + opts.djitellopy):
+            time.sleep(opts.djitellopy_gap_s)
+            start = time.perf_counter()
+            value = tello.query_battery()
+            elapsed = time.perf_counter() - start
+            assert value == sim.battery_pct(), value
+            if i >= 1:
+                out.append(elapsed)
+        assert tello.get_battery() == value
     return Sample("djitellopy", out)
 
 

@@ -4,23 +4,15 @@ The simulator runs at real speed in its own thread (an anyio blocking portal), s
 clients (a bare socket, djitellopy) and the asyncio `DroneLink` in the main thread all talk to
 the same instance over real UDP, the way they would talk to a drone.
 
-djitellopy binds its command and state ports on every interface in module-global sockets served
-by daemon threads that never stop. `djitellopy_session` gives those sockets SO_REUSEADDR (so
-they share the command port number with the simulator on 127.0.0.2, as `tests/sim/` does), and
-on exit shuts them down, which wakes the threads' blocking `recvfrom` so they end, joins them
-and closes the sockets.
+djitellopy shares the machine with it through `drone_sim.djitellopy.shared_ports`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
-import threading
-import types
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -59,57 +51,6 @@ def simulator(host: str, port: int, state_port: int) -> Iterator[SimThread]:
     sim = DroneSimulator(config, clock=clock, video=None)
     with start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(sim):
         yield SimThread(sim, portal, clock)
-
-
-@contextlib.contextmanager
-def djitellopy_session(control_port: int, state_port: int) -> Iterator[type[Any]]:
-    """djitellopy's `Tello` class, patched to share ports and to clean up after itself."""
-    import djitellopy.tello as tello_module
-    from djitellopy import Tello
-
-    sockets: list[socket.socket] = []
-    threads: list[threading.Thread] = []
-
-    class ReusableSocket(socket.socket):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sockets.append(self)
-
-    class RecordedThread(threading.Thread):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            threads.append(self)
-
-    shim = types.SimpleNamespace(socket=ReusableSocket, AF_INET=socket.AF_INET, SOCK_DGRAM=socket.SOCK_DGRAM)
-    saved: dict[str, Any] = {
-        name: getattr(tello_module, name) for name in ("socket", "Thread", "threads_initialized", "drones")
-    }
-    patched: Any = Tello  # its port attributes are typed as their default literals
-    saved_ports = (Tello.CONTROL_UDP_PORT, Tello.STATE_UDP_PORT)
-    saved_level = Tello.LOGGER.level
-    tello_module.socket = shim  # type: ignore[assignment]
-    tello_module.Thread = RecordedThread  # type: ignore[misc]
-    tello_module.threads_initialized = False
-    tello_module.drones = {}
-    patched.CONTROL_UDP_PORT, patched.STATE_UDP_PORT = control_port, state_port
-    Tello.LOGGER.setLevel(logging.WARNING)  # it logs every command at INFO on stderr
-    try:
-        yield Tello
-    finally:
-        # Its receiver threads log an error when their socket is shut down under them.
-        Tello.LOGGER.setLevel(logging.CRITICAL + 1)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for thread in threads:
-            thread.join(timeout=5)
-        for sock in sockets:
-            sock.close()
-        for name, value in saved.items():
-            setattr(tello_module, name, value)
-        patched.CONTROL_UDP_PORT, patched.STATE_UDP_PORT = saved_ports
-        Tello.LOGGER.setLevel(saved_level)
 
 
 def free_udp_ports(count: int) -> list[int]:

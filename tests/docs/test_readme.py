@@ -118,3 +118,26 @@ async def test_the_tool_table_names_exactly_the_served_tools() -> None:
     server, _ = build_drone_server(DroneRuntime())  # building opens nothing
     served = {tool.name for tool in await server.list_tools()}
     assert documented == served
+
+
+@pytest.mark.anyio
+async def test_the_djitellopy_snippet_flies_the_simulator() -> None:
+    import contextlib
+    import io
+
+    from drone_sim import DroneSimulator, SimConfig
+    from servers.clock import ScaledClock
+
+    [snippet] = [block for block in blocks("python") if "shared_ports" in block]
+    printed = io.StringIO()
+
+    def run() -> None:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(snippet, "README.md", "exec"), {})
+
+    config = SimConfig(host="127.0.0.2", port=8889, state_port=8890)
+    async with DroneSimulator(config, clock=ScaledClock(1.0), video=None) as sim:
+        with anyio.fail_after(20):
+            await anyio.to_thread.run_sync(run)
+        assert printed.getvalue().strip() == str(sim.truth.battery_pct)
+        assert [r.data for r in sim.truth.received] == [b"command", b"battery?"]

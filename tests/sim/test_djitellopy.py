@@ -13,21 +13,17 @@ blocking `recvfrom` so they exit, joins the threads and closes the sockets.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import threading
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import djitellopy.tello as tello_module
 import pytest
 from djitellopy import Tello, TelloException
 
 from drone_sim.config import DroneConfig
+from drone_sim.djitellopy import shared_ports
 from drone_sim.faults import Faults
 from drone_sim.flight import FlightState
 from drone_sim.records import EventKind
@@ -41,57 +37,19 @@ TelloFactory = Callable[[], Tello]
 
 
 @pytest.fixture
-def make_tello(monkeypatch: pytest.MonkeyPatch) -> Iterator[TelloFactory]:
-    sockets: list[socket.socket] = []
-    threads: list[threading.Thread] = []
-    tellos: list[Tello] = []
-
-    class ReusableSocket(socket.socket):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sockets.append(self)
-
-    class RecordedThread(threading.Thread):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            threads.append(self)
-
-    shim = types.SimpleNamespace(socket=ReusableSocket, AF_INET=socket.AF_INET, SOCK_DGRAM=socket.SOCK_DGRAM)
-    monkeypatch.setattr(tello_module, "socket", shim)
-    monkeypatch.setattr(tello_module, "Thread", RecordedThread)
-    monkeypatch.setattr(tello_module, "threads_initialized", False)
-    monkeypatch.setattr(tello_module, "drones", {})
-    # Keep djitellopy's own stderr handler quiet; its records still reach pytest's log capture.
-    monkeypatch.setattr(Tello.HANDLER, "level", logging.CRITICAL + 1)
-
-    def make() -> Tello:
-        tello = Tello(host=SIM_HOST)
-        tellos.append(tello)
-        return tello
-
-    yield make
-
-    for tello in tellos:
-        # end() lands a drone it believes is flying; the simulator is gone by now.
-        tello.is_flying = False
-        tello.stream_on = False
-        tello.end()
-        # Tello.__del__ calls end() again whenever the object is collected, and end() deletes
-        # the *module-global* entry for its host: in a later test that is another Tello's.
-        setattr(tello, "end", lambda: None)  # noqa: B010 - shadow the method on this instance
-    for sock in sockets:
-        # Wakes the receiver thread blocked in recvfrom; unconnected UDP also reports ENOTCONN.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    for thread in threads:
-        thread.join(timeout=5)
-    alive = [t for t in threads if t.is_alive()]
-    for sock in sockets:
-        sock.close()
+def make_tello() -> Iterator[TelloFactory]:
+    with shared_ports() as session:
+        # Keep djitellopy's own stderr handler quiet; its records still reach pytest's log capture.
+        handler_level = Tello.HANDLER.level
+        Tello.HANDLER.setLevel(logging.CRITICAL + 1)
+        try:
+            yield lambda: session.tello(SIM_HOST)
+        finally:
+            Tello.HANDLER.setLevel(handler_level)
+    alive = [t for t in session.threads if t.is_alive()]
     assert not alive, f"djitellopy threads still running: {alive}"
-    assert len(threads) == 2
-    assert len(sockets) == 2
+    assert len(session.threads) == 2
+    assert len(session.sockets) == 2
 
 
 def _simulator(**faults: Any) -> DroneSimulator:
