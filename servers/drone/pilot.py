@@ -50,7 +50,7 @@ from servers.drone.telemetry import Telemetry
 Progress = Callable[[float, float, str], Awaitable[None]]
 """progress(done, total, message): how far a long action has come (seconds of its budget)."""
 
-# (query, unit, converter from the parsed reply)
+# sensor -> (the read that answers it, the unit of the value returned)
 _SENSORS: dict[str, tuple[str, str]] = {
     "height": ("height?", "cm"),
     "tof": ("tof?", "cm"),

@@ -83,13 +83,10 @@ def drone_settings(**overrides: Any) -> DroneSettings:
     )
 
 
-@dataclass
-class Drone:
-    """A running runtime (simulator + link + pilot) and an MCP server flying it."""
+class _FliesTheSimulator:
+    """The embedded simulator and its ground truth, for anything holding a started runtime."""
 
     runtime: DroneRuntime
-    server: MCPServer[Any]
-    updates: ResourceUpdates
 
     @property
     def sim(self) -> DroneSimulator:
@@ -101,13 +98,22 @@ class Drone:
     def truth(self) -> GroundTruth:
         return self.sim.truth
 
+
+@dataclass
+class Drone(_FliesTheSimulator):
+    """A running runtime (simulator + link + pilot) and an MCP server flying it."""
+
+    runtime: DroneRuntime
+    server: MCPServer[Any]
+    updates: ResourceUpdates
+
     def now(self) -> float:
         """Simulated seconds."""
         return self.runtime.clock.now()
 
 
 @dataclass
-class Served:
+class Served(_FliesTheSimulator):
     """The drone app (`build_drone_app`) listening on 127.0.0.1 on a free port."""
 
     port: int
@@ -121,16 +127,6 @@ class Served:
     @property
     def url(self) -> str:
         return f"{self.base}{STANDARD_PATH}"
-
-    @property
-    def sim(self) -> DroneSimulator:
-        sim = self.runtime.sim
-        assert sim is not None, "runtime not started"
-        return sim
-
-    @property
-    def truth(self) -> GroundTruth:
-        return self.sim.truth
 
 
 async def wait_connected(runtime: DroneRuntime, within: float = CONNECT_TIMEOUT) -> None:
@@ -292,22 +288,12 @@ TRANSPORTS: Final = ("memory-legacy", "memory-2026-07-28", "http-legacy", "http-
 
 
 @dataclass
-class Connected:
+class Connected(_FliesTheSimulator):
     """A client connected over `transport` to a drone server, and that server's drone."""
 
     transport: str
     client: Client
     runtime: DroneRuntime
-
-    @property
-    def sim(self) -> DroneSimulator:
-        sim = self.runtime.sim
-        assert sim is not None, "runtime not started"
-        return sim
-
-    @property
-    def truth(self) -> GroundTruth:
-        return self.sim.truth
 
     @property
     def mode(self) -> str:

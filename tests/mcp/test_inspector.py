@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from tests.mcp.demo import PATHS, Served
-from tests.support.inspector import INSTALL_TIMEOUT, Era, Inspector, ensure_inspector, missing_node
+from tests.support.inspector import INSTALL_TIMEOUT, Era, Inspector, inspector_or_skip
 
 pytestmark = [pytest.mark.anyio, pytest.mark.inspector, pytest.mark.timeout(INSTALL_TIMEOUT + 120)]
 
@@ -15,10 +15,7 @@ CALL_TIMEOUT = 60
 
 @pytest.fixture(scope="session")
 def inspector() -> Inspector:
-    reason = missing_node()
-    if reason is not None:
-        pytest.skip(f"MCP Inspector CLI needs Node.js: {reason}")
-    return ensure_inspector()
+    return inspector_or_skip()
 
 
 @pytest.mark.parametrize("era", ["legacy", "modern"])

@@ -227,3 +227,13 @@ def ensure_inspector(cache_dir: Path | None = None, *, timeout: float = INSTALL_
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return inspector
+
+
+def inspector_or_skip() -> Inspector:
+    """The Inspector for a test; the test is skipped, with the reason, only where Node is absent."""
+    import pytest
+
+    reason = missing_node()
+    if reason is not None:
+        pytest.skip(f"MCP Inspector CLI needs Node.js: {reason}")
+    return ensure_inspector()
