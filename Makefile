@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run sim test lint bench clean
+.PHONY: install run sim test test-stress lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
 	$(BIN)/pytest
+
+## test-stress: the whole suite three times in a row while both cores are kept busy
+test-stress: $(STAMP)
+	@trap 'kill $$busy 2>/dev/null' EXIT; busy=""; \
+	for core in 1 2; do timeout 3600 $(BIN)/python -c 'while True: pass' & busy="$$busy $$!"; done; \
+	for run in 1 2 3; do echo "== test-stress: run $$run of 3, both cores busy"; $(MAKE) --no-print-directory test || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

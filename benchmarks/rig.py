@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from drone_sim import DroneConfig, DroneSimulator, SimConfig
-from servers.clock import MonotonicClock
+from tello_io.clock import MonotonicClock
 
 
 @dataclass

@@ -17,7 +17,7 @@ import anyio
 from drone_sim.config import DroneConfig
 from drone_sim.faults import Faults, parse_delay
 from drone_sim.server import DroneSimulator, SimConfig
-from servers.clock import ScaledClock
+from tello_io.clock import ScaledClock
 
 
 def _probability(text: str) -> float:

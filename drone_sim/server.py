@@ -1,6 +1,7 @@
-"""`DroneSimulator`: the thin anyio UDP transport around the sans-IO `Drone`.
+"""`DroneSimulator`: the thin anyio datagram transport around the sans-IO `Drone`.
 
-It owns the command socket, a task group and the clock; the drone model owns every decision.
+It owns the command socket (on an injected `tello_io` network: real UDP by default, in memory
+for tests on virtual time), a task group and the clock; the drone model owns every decision.
 Three kinds of task run in the group:
 
 * the receiver: datagram -> (loss fault) -> `Drone.handle` -> outputs;
@@ -19,7 +20,6 @@ import contextlib
 import importlib
 import logging
 import math
-import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -44,7 +44,8 @@ from drone_sim.faults import Faults
 from drone_sim.pose import Pose
 from drone_sim.records import Address, DroppedReply, EventKind, ReceivedDatagram, SentReply
 from drone_sim.truth import GroundTruth
-from servers.clock import Clock, ScaledClock
+from tello_io.clock import Clock, ScaledClock
+from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
 
 log = logging.getLogger("drone_sim")
 
@@ -148,7 +149,7 @@ class _Outgoing:
 
 
 class DroneSimulator:
-    """A simulated Tello/RMTT on a real UDP socket, for tests and for `drone-sim`.
+    """A simulated Tello/RMTT on a UDP socket (or any `DatagramNetwork`), for tests and `drone-sim`.
 
     Use as `async with DroneSimulator(...) as sim:` (or `async with sim.running():`); leaving the
     block stops every task and closes the socket. Several may run at once on different
@@ -170,8 +171,10 @@ class DroneSimulator:
         clock: Clock | None = None,
         faults: Faults | None = None,
         video: VideoFactory | Literal["auto"] | None = "auto",
+        network: DatagramNetwork | None = None,
     ) -> None:
         self.config = config if config is not None else SimConfig()
+        self.network: DatagramNetwork = network if network is not None else UdpNetwork()
         self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self.faults = faults if faults is not None else Faults()
         self.drone = Drone(
@@ -183,7 +186,7 @@ class DroneSimulator:
         self.truth = GroundTruth(self.drone, self.clock)
         self._video_factory = default_video_factory() if video == "auto" else video
         self._address: Address | None = None
-        self._sock: anyio.abc.UDPSocket | None = None
+        self._sock: DatagramSocket | None = None
         self._tg: _Tasks | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._outbox: MemoryObjectSendStream[_Outgoing] | None = None
@@ -201,9 +204,9 @@ class DroneSimulator:
         if self._stack is not None:
             raise RuntimeError("simulator already running")
         async with contextlib.AsyncExitStack() as stack:
-            self._sock = await _open_udp(self.config.host, self.config.port)
+            self._sock = await self._open(self.config.host, self.config.port)
             stack.push_async_callback(self._close_socket)
-            self._address = _local_address(self._sock)
+            self._address = self._sock.local_address
             outbox, inbox = anyio.create_memory_object_stream[_Outgoing](math.inf)
             stack.enter_context(outbox)
             stack.enter_context(inbox)
@@ -243,6 +246,11 @@ class DroneSimulator:
     async def running(self) -> AsyncGenerator[Self]:
         async with self:
             yield self
+
+    async def _open(self, host: str, port: int) -> DatagramSocket:
+        # SO_REUSEADDR on UDP, so a client bound to the wildcard address on the same port number
+        # (djitellopy binds 0.0.0.0:8889) can coexist with the simulator on one machine.
+        return await self.network.bind(host, port, reuse_address=True)
 
     async def _close_socket(self) -> None:
         if self._sock is not None:
@@ -316,14 +324,14 @@ class DroneSimulator:
         """Move the command socket to `host` (same port unless given), like a DHCP renumbering."""
         if self._tg is None or self._sock is None:
             raise RuntimeError("simulator not running")
-        new = await _open_udp(host, self.address[1] if port is None else port)
+        new = await self._open(host, self.address[1] if port is None else port)
         async with self._send_lock:
             old, self._sock = self._sock, new
             if self._rx_scope is not None:
                 self._rx_scope.cancel()
             await old.aclose()
         before = self.address
-        self._address = _local_address(new)
+        self._address = new.local_address
         await self._tg.start(self._receiver, new)
         self.drone.record_event(self.clock.now(), EventKind.REBIND, f"{before[0]}:{before[1]} -> {host}")
         self._poke()
@@ -349,7 +357,7 @@ class DroneSimulator:
 
     async def _receiver(
         self,
-        sock: anyio.abc.UDPSocket,
+        sock: DatagramSocket,
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -422,7 +430,7 @@ class DroneSimulator:
         async with self._send_lock:
             if self._sock is None:
                 raise anyio.ClosedResourceError
-            await self._sock.send((data, to))
+            self._sock.send_nowait(data, to)
 
     async def _send_later(self, delay: float, items: Iterable[_Outgoing]) -> None:
         await self.clock.sleep(delay)
@@ -527,22 +535,3 @@ class DroneSimulator:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
-
-
-async def _open_udp(host: str, port: int) -> anyio.abc.UDPSocket:
-    """A UDP socket with SO_REUSEADDR, so a client bound to the wildcard address on the same
-    port number (djitellopy binds 0.0.0.0:8889) can coexist on one machine."""
-    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        raw.bind((host, port))
-        raw.setblocking(False)
-        return await anyio.abc.UDPSocket.from_socket(raw)
-    except BaseException:
-        raw.close()
-        raise
-
-
-def _local_address(sock: anyio.abc.UDPSocket) -> Address:
-    host, port = sock.extra(anyio.abc.SocketAttribute.local_address)[:2]
-    return (str(host), int(port))

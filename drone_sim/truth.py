@@ -24,7 +24,7 @@ from drone_sim.records import (
     SimEvent,
     Transition,
 )
-from servers.clock import Clock
+from tello_io.clock import Clock
 
 
 class GroundTruth:

@@ -42,7 +42,7 @@ from av.video.frame import PictureType, VideoFrame
 from numpy.typing import NDArray
 
 from drone_sim.pose import Pose
-from servers.clock import Clock
+from tello_io.clock import Clock
 
 __all__ = [
     "ACCESS_UNIT_DELIMITER",

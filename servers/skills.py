@@ -144,12 +144,13 @@ def register_skill(server: MCPServer[Any], skill: Skill) -> None:
         description=skill.description,
         mime_type="text/markdown",
     )
-    def skill_text() -> str:  # pyright: ignore[reportUnusedFunction]
+    async def skill_text() -> str:  # pyright: ignore[reportUnusedFunction]
         return skill.text
 
 
 def _renderer(canned: CannedPrompt) -> Any:
-    def render(**arguments: str) -> list[UserMessage]:
+    # async: the SDK would run a plain function in a worker thread, for a string format.
+    async def render(**arguments: str) -> list[UserMessage]:
         try:
             return [UserMessage(canned.render(arguments))]
         except SkillError as exc:

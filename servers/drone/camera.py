@@ -23,10 +23,8 @@ are decoded on arrival.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,14 +34,15 @@ from typing import Final, Protocol, cast
 import anyio
 import av
 import numpy as np
-from anyio.abc import SocketAttribute, TaskStatus
+from anyio.abc import TaskStatus
 from av.error import FFmpegError
 from av.packet import Packet
 from av.stream import Stream
 from av.video.frame import VideoFrame
 from numpy.typing import NDArray
 
-from servers.clock import Clock
+from tello_io.clock import Clock
+from tello_io.datagram import DatagramNetwork, UdpNetwork
 
 __all__ = [
     "JPEG_SIZE",
@@ -455,9 +454,17 @@ class VideoReceiver:
     ```
     """
 
-    def __init__(self, clock: Clock, host: str = "0.0.0.0", port: int = VIDEO_PORT) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        host: str = "0.0.0.0",
+        port: int = VIDEO_PORT,
+        *,
+        network: DatagramNetwork | None = None,
+    ) -> None:
         """`port` 0 binds an ephemeral port (tests); read it from `port` or `run`'s start value."""
         self._clock = clock
+        self._network: DatagramNetwork = network or UdpNetwork()
         self.host = host
         self._requested_port = port
         self._bound_port: int | None = None
@@ -482,16 +489,10 @@ class VideoReceiver:
         that is logged, counted in `stats.internal_errors` and the decoder restarted); socket
         errors propagate.
         """
-        async with await anyio.create_udp_socket(
-            family=socket.AF_INET6 if ":" in self.host else socket.AF_INET,
-            local_host=self.host,
-            local_port=self._requested_port,
+        async with await self._network.bind(
+            self.host, self._requested_port, receive_buffer=_RECV_BUFFER_BYTES
         ) as sock:
-            raw: socket.socket = sock.extra(SocketAttribute.raw_socket)
-            # Best effort: the default buffer works, with more loss when the event loop is busy.
-            with contextlib.suppress(OSError):
-                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER_BYTES)
-            self._bound_port = sock.extra(SocketAttribute.local_port)
+            self._bound_port = sock.local_address[1]
             task_status.started(self._bound_port)
             try:
                 async for data, _sender in sock:

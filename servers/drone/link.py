@@ -1,9 +1,11 @@
-"""The drone link: a thin anyio UDP transport around the sans-IO `TelloProtocol`.
+"""The drone link: a thin anyio datagram transport around the sans-IO `TelloProtocol`.
 
 All protocol decisions (what to send, which reply is whose, when to retry, what stale means)
-live in the core; this module only moves datagrams, keeps time with an injected `Clock`, and
-lets callers await results. Everything runs on the event loop: no threads, no locks around
-the core (it is only touched between awaits).
+live in the core. This module moves datagrams through an injected `DatagramNetwork` (UDP in
+production, `tello_io.datagram.MemoryNetwork` in tests on virtual time), keeps time with an
+injected `Clock`, lets callers await results, and keeps what only the caller side knows: whether
+we believe the drone is flying, the speed we set, and the flight log. Everything runs on the
+event loop: no threads, no locks around the core (it is only touched between awaits).
 
 Usage::
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import math
-import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -30,7 +31,6 @@ import anyio.lowlevel
 import structlog
 from opentelemetry import trace
 
-from servers.clock import Clock, MonotonicClock
 from servers.drone import commands
 from servers.drone.commands import Command, Motion
 from servers.drone.errors import (
@@ -57,6 +57,8 @@ from servers.drone.protocol import (
 )
 from servers.drone.replies import ReplyValue
 from servers.drone.telemetry import Telemetry
+from tello_io.clock import Clock, MonotonicClock
+from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
 
 _tracer = trace.get_tracer("tello_mcp.drone.link")
 
@@ -138,10 +140,12 @@ class DroneLink:
         config: LinkConfig | None = None,
         clock: Clock | None = None,
         *,
+        network: DatagramNetwork | None = None,
         log_size: int = 1000,
     ) -> None:
         self.config = config or LinkConfig()
         self.clock: Clock = clock or MonotonicClock()
+        self._network: DatagramNetwork = network or UdpNetwork()
         self._target = (self.config.drone_host, self.config.drone_port)
         self._core = TelloProtocol(self.config.protocol, connect_at=self.clock.now())
         self._waiters: dict[int, _Waiter] = {}
@@ -152,9 +156,8 @@ class DroneLink:
         self._speed: int | None = None
         self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
         self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
-        self._cmd_sock: anyio.abc.UDPSocket | None = None
-        self._raw: socket.socket | None = None
-        self._state_sock: anyio.abc.UDPSocket | None = None
+        self._cmd_sock: DatagramSocket | None = None
+        self._state_sock: DatagramSocket | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._scopes: list[anyio.CancelScope] = []
         self._state_port = self.config.state_port
@@ -162,27 +165,15 @@ class DroneLink:
     # ---- lifecycle ----
 
     async def __aenter__(self) -> Self:
-        # Our own socket object: flushing the core's outbox is then a plain non-blocking
-        # sendto, so the emergency path never waits on the event loop.
-        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # Sending is a plain non-blocking `send_nowait`, so flushing the core's outbox never
+        # waits on the event loop: the emergency path goes out at once.
+        self._cmd_sock = await self._network.bind(self.config.bind_host, self.config.bind_port)
         try:
-            raw.setblocking(False)
-            raw.bind((self.config.bind_host, self.config.bind_port))
-            self._cmd_sock = await anyio.abc.UDPSocket.from_socket(raw)
-        except BaseException:
-            raw.close()
-            raise
-        self._raw = raw
-        try:
-            self._state_sock = await anyio.create_udp_socket(
-                family=socket.AF_INET,
-                local_host=self.config.state_host,
-                local_port=self.config.state_port,
-            )
+            self._state_sock = await self._network.bind(self.config.state_host, self.config.state_port)
         except BaseException:
             await self._cmd_sock.aclose()
             raise
-        self._state_port = self._state_sock.extra(anyio.abc.SocketAttribute.local_port)
+        self._state_port = self._state_sock.local_address[1]
         self._core = TelloProtocol(self.config.protocol, connect_at=self.clock.now())
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
@@ -252,7 +243,7 @@ class DroneLink:
     @property
     def local_port(self) -> int:
         assert self._cmd_sock is not None, "link not started"
-        return self._cmd_sock.extra(anyio.abc.SocketAttribute.local_port)
+        return self._cmd_sock.local_address[1]
 
     @property
     def state_port(self) -> int:
@@ -426,19 +417,19 @@ class DroneLink:
         return waiter.reply
 
     def _flush(self) -> None:
-        raw = self._raw
-        if raw is None:
+        sock = self._cmd_sock
+        if sock is None:
             return
         for datagram in self._core.datagrams_to_send():
             try:
-                raw.sendto(datagram, self._target)
+                sock.send_nowait(datagram, self._target)
             except OSError as exc:  # no route while WiFi is down, full buffer: a lost datagram
                 self._log.warning("send_failed", error=str(exc))
 
     # ---- internals: receiving and time ----
 
     async def _receive_replies(self) -> None:
-        assert isinstance(self._cmd_sock, anyio.abc.UDPSocket)
+        assert self._cmd_sock is not None
         async for data, (host, port) in self._cmd_sock:
             if (host, port) != self._target:
                 self._log.debug("foreign_datagram", source=f"{host}:{port}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -19,22 +20,36 @@ from typing import TYPE_CHECKING, Self
 import anyio
 import structlog
 
-from servers.clock import Clock, ScaledClock
 from servers.drone.camera import VideoReceiver
 from servers.drone.config import DroneSettings
 from servers.drone.link import DroneLink
 from servers.drone.photo import PhotoService
 from servers.drone.pilot import Pilot
 from servers.drone.protocol import LinkStatus
+from tello_io.clock import Clock, ScaledClock
+from tello_io.datagram import DatagramNetwork, UdpNetwork
 
 if TYPE_CHECKING:
     from drone_sim import DroneSimulator
 
 
 class DroneRuntime:
-    def __init__(self, settings: DroneSettings | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: DroneSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        network: DatagramNetwork | None = None,
+        sim_video_in_thread: bool = True,
+    ) -> None:
+        """`clock` and `network` default to (scaled) real time and UDP. Tests on virtual time pass
+        a `LoopClock` and a `MemoryNetwork`, and `sim_video_in_thread=False` so the embedded
+        simulator renders video on the event loop (virtual time would run on while a worker
+        thread renders)."""
         self.settings = settings or DroneSettings()
         self.clock: Clock = clock or ScaledClock(self.settings.time_scale)
+        self.network: DatagramNetwork = network or UdpNetwork()
+        self._sim_video_in_thread = sim_video_in_thread
         self.sim: DroneSimulator | None = None
         self._running: contextlib.AbstractAsyncContextManager[None] | None = None
         self._link: DroneLink | None = None
@@ -84,7 +99,9 @@ class DroneRuntime:
         s = self.settings
         async with anyio.create_task_group() as receiving:
             local = "127.0.0.1" if s.sim else s.bind_host
-            receiver = VideoReceiver(self.clock, host=local, port=0 if s.sim else s.video_port)
+            receiver = VideoReceiver(
+                self.clock, host=local, port=0 if s.sim else s.video_port, network=self.network
+            )
             video_port: int = await receiving.start(receiver.run)
             try:
                 async with self._simulator(video_port) as sim:
@@ -100,7 +117,7 @@ class DroneRuntime:
                         config = s.link()
                     # Closed in reverse: the watchers stop, then the link lands the drone (the
                     # simulator is still up and answering), then the simulator goes.
-                    async with DroneLink(config, self.clock) as link:
+                    async with DroneLink(config, self.clock, network=self.network) as link:
                         if sim is not None:
                             sim.state_port = link.state_port
                         self.sim, self._link = sim, link
@@ -123,10 +140,14 @@ class DroneRuntime:
             yield None
             return
         from drone_sim import DroneSimulator, SimConfig
+        from drone_sim.video import VideoStreamer
 
+        video = functools.partial(VideoStreamer, offload=self._sim_video_in_thread)
         sim = DroneSimulator(
             SimConfig(host="127.0.0.1", port=0, state_port=self.settings.state_port, video_port=video_port),
             clock=self.clock,
+            network=self.network,
+            video=video,
         )
         async with sim:
             yield sim

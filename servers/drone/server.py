@@ -58,7 +58,9 @@ def build_drone_server(
         description="The drone's current state with link freshness (subscribe for material changes)",
         mime_type="application/json",
     )
-    def state() -> str:  # pyright: ignore[reportUnusedFunction]
+    # Resource functions are `async` on purpose: the SDK runs plain functions in a worker
+    # thread, and the link (like the rest of the runtime) lives on the event loop only.
+    async def state() -> str:  # pyright: ignore[reportUnusedFunction]
         return runtime.pilot.state().model_dump_json()
 
     @server.resource(
@@ -67,7 +69,7 @@ def build_drone_server(
         description="Every command sent to the drone: time, command, outcome, reply, latency (newest last)",
         mime_type="application/json",
     )
-    def flight_log() -> str:  # pyright: ignore[reportUnusedFunction]
+    async def flight_log() -> str:  # pyright: ignore[reportUnusedFunction]
         entries = [
             {
                 "at_s": round(e.at, 3),

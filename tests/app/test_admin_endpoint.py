@@ -17,7 +17,9 @@ from servers.http import HttpSettings, serve
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[DroneRuntime, str]]:
-    runtime = DroneRuntime(DroneSettings(sim=True, time_scale=20))
+    # Over real HTTP and UDP on a 10x wall clock: a wide staleness margin (1 s of real time), so
+    # a loaded machine cannot make the link look stale; freshness is tested on virtual time.
+    runtime = DroneRuntime(DroneSettings(sim=True, time_scale=10, stale_after_s=10.0))
     http = HttpSettings(port=0)
     app = build_drone_app(runtime, http)
     async with anyio.create_task_group() as tg:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from servers.drone.config import DroneSettings
-from servers.drone.runtime import DroneRuntime
+from tests.support.virtual import virtual_runtime
 
 
 @pytest.mark.anyio
+@pytest.mark.virtual_time
 async def test_critical_battery_lands_a_flying_drone_once() -> None:
-    settings = DroneSettings(sim=True, time_scale=20, stale_after_s=3.0, critical_battery=15)
-    async with DroneRuntime(settings) as runtime:
+    async with virtual_runtime(critical_battery=15) as runtime:
         sim = runtime.sim
         assert sim is not None
         with anyio.fail_after(10):

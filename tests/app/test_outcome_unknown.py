@@ -10,27 +10,25 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent
 
-from servers.drone.config import DroneSettings
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server
+from tests.support.virtual import virtual_runtime
 
 
 @pytest.fixture
-async def runtime() -> AsyncIterator[DroneRuntime]:
-    # stale_after_s=3: on a 20x clock a 50 ms stall of the event loop is a simulated second.
-    async with DroneRuntime(DroneSettings(sim=True, time_scale=20, stale_after_s=3.0)) as rt:
+async def runtime(anyio_backend: object) -> AsyncIterator[DroneRuntime]:
+    async with virtual_runtime() as rt:
         yield rt
 
 
 async def until_ready(runtime: DroneRuntime) -> None:
-    # Building a server and connecting a client keeps the event loop busy long enough, on a
-    # 20x clock, for the state stream to look stale for a moment: wait for it to be live.
     with anyio.fail_after(10):
         while not runtime.ready():
             await runtime.link.wait_changed()
 
 
 @pytest.mark.anyio
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("with_progress", [False, True], ids=["plain", "progress"])
 async def test_unanswered_move_is_outcome_unknown_and_sent_once(
     runtime: DroneRuntime, with_progress: bool

@@ -14,9 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from servers.drone.config import DroneSettings
-from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server
+from tests.support.virtual import virtual_runtime
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -32,9 +31,10 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.mark.anyio
+@pytest.mark.virtual_time
 async def test_drone_commands_are_spans_inside_the_tool_call_span(spans: InMemorySpanExporter) -> None:
     spans.clear()
-    async with DroneRuntime(DroneSettings(sim=True, time_scale=20, stale_after_s=3.0)) as runtime:
+    async with virtual_runtime() as runtime:
         server, _ = build_drone_server(runtime)
         async with Client(server) as client:
             with anyio.fail_after(10):

@@ -126,7 +126,7 @@ async def test_the_djitellopy_snippet_flies_the_simulator() -> None:
     import io
 
     from drone_sim import DroneSimulator, SimConfig
-    from servers.clock import ScaledClock
+    from tello_io.clock import ScaledClock
 
     [snippet] = [block for block in blocks("python") if "shared_ports" in block]
     printed = io.StringIO()

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-# tests/ is not a package, so `tests.drone_server.harness` and `tests.support` need the repo root.
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
 if TYPE_CHECKING:
     from tests.drone_server.harness import Drone, Served
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -39,3 +28,21 @@ async def served(anyio_backend: str) -> AsyncGenerator[Served]:
 
     async with serving() as started:
         yield started
+
+
+_IN_MEMORY_FIXTURES = frozenset({"drone", "airborne"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every in-memory test here runs on virtual time: those using the `drone`/`airborne`
+    fixtures, and those parametrized with an in-memory `transport` (`connect("memory-...")`).
+    The rest (HTTP, CLI, Inspector) stay on asyncio: uvicorn and subprocesses need real time."""
+    here = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(here) or not isinstance(item, pytest.Function):
+            continue
+        params = getattr(item, "callspec", None)
+        transport = params.params.get("transport") if params is not None else None
+        in_memory = isinstance(transport, str) and transport.startswith("memory-")
+        if in_memory or _IN_MEMORY_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.virtual_time)

@@ -1,10 +1,16 @@
 """The drone MCP server flying its embedded simulator, for tests: in memory and over real HTTP.
 
 Every test talks to the server through a real MCP client (`mcp.Client`) and judges the outcome
-by the simulator's ground truth (`runtime.sim.truth`), never by the server's own account. Time
-runs `TIME_SCALE` times faster than real time (one clock shared by the simulator and the link),
-so a takeoff takes ~0.6 s; nothing here sleeps: waits are predicates on the link or the
-simulator, bounded in real time.
+by the simulator's ground truth (`runtime.sim.truth`), never by the server's own account.
+
+* In memory (`flying`, `connect("memory-...")`), in tests marked `virtual_time`: simulator and
+  link run on the event loop's virtual clock over an in-memory network (`tests/support/
+  virtual.py`), with production thresholds. Exact and immune to machine load.
+* Over HTTP (`serving`, `connect("http-...")`): uvicorn needs asyncio and real sockets, so time
+  runs `TIME_SCALE` times faster than real time over UDP, with a wide staleness margin
+  (`HTTP_STALE_AFTER_S`); those tests are about the transport, not about freshness.
+
+Nothing here sleeps: waits are predicates on the link or the simulator, bounded.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, Final
 
 import anyio
 import jsonschema
+import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, Tool
@@ -31,6 +38,7 @@ from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server
 from servers.http import HttpSettings, serve
 from servers.resource_updates import ResourceUpdates
+from tests.support.virtual import virtual_runtime
 
 TIME_SCALE: Final = 10.0
 """Simulated seconds per real second. Reads time out after 1 simulated second (0.1 s real)."""
@@ -69,17 +77,21 @@ KEEPALIVE: Final = "command"
 """The only datagram the link sends on its own (after 5 s of quiet, and to connect)."""
 
 
-STALE_AFTER_S: Final = 2.0
-"""Simulated seconds without a state packet before a reading is `stale` (production: 1.0).
-
-At 10x, 1 simulated second is 100 ms of real time: a loaded CI box can stall the event loop
-(simulator and link share it) that long and flip a takeoff to "link is stale". Freshness tests
-that depend on the threshold read it from the settings or pin it themselves."""
+HTTP_STALE_AFTER_S: Final = 10.0
+"""Over HTTP (scaled wall clock), simulated seconds without a state packet before a reading is
+`stale` (production, and every virtual-time test: 1.0). At 10x this tolerates a 1 s stall of a
+loaded machine; freshness itself is tested on virtual time."""
 
 
 def drone_settings(**overrides: Any) -> DroneSettings:
+    """Settings for a runtime on virtual time: production values but for the overrides."""
+    return DroneSettings(**{"sim": True, **overrides})
+
+
+def http_drone_settings(**overrides: Any) -> DroneSettings:
+    """Settings for a runtime on the scaled wall clock over real UDP (the HTTP tests)."""
     return DroneSettings(
-        **{"sim": True, "time_scale": TIME_SCALE, "stale_after_s": STALE_AFTER_S, **overrides}
+        **{"sim": True, "time_scale": TIME_SCALE, "stale_after_s": HTTP_STALE_AFTER_S, **overrides}
     )
 
 
@@ -166,8 +178,9 @@ async def land_if_flying(runtime: DroneRuntime) -> None:
 
 @contextlib.asynccontextmanager
 async def flying(settings: DroneSettings | None = None, *, land_first: bool = True) -> AsyncGenerator[Drone]:
-    """An in-memory drone server over a started runtime (and its resource publisher)."""
-    runtime = DroneRuntime(settings or drone_settings())
+    """An in-memory drone server over a started runtime (and its resource publisher), on virtual
+    time (the test must be marked `virtual_time`)."""
+    runtime = virtual_runtime(settings or drone_settings())
     server, updates = build_drone_server(runtime)
     async with running(runtime, [updates]):
         await wait_connected(runtime)
@@ -185,7 +198,7 @@ async def serving(
     settings: DroneSettings | None = None, http: HttpSettings | None = None, *, land_first: bool = True
 ) -> AsyncGenerator[Served]:
     """`build_drone_app` served by `servers.http.serve` on 127.0.0.1, port 0, for the block."""
-    runtime = DroneRuntime(settings or drone_settings())
+    runtime = DroneRuntime(settings or http_drone_settings())
     http = http or http_settings()
     app = build_drone_app(runtime, http)
     async with anyio.create_task_group() as tg:
@@ -284,7 +297,13 @@ def json_text(result: CallToolResult) -> Any:
 
 # ---- one client over any transport ----
 
-TRANSPORTS: Final = ("memory-legacy", "memory-2026-07-28", "http-legacy", "http-2026-07-28")
+TRANSPORTS: Final = (
+    pytest.param("memory-legacy", marks=pytest.mark.virtual_time, id="memory-legacy"),
+    pytest.param("memory-2026-07-28", marks=pytest.mark.virtual_time, id="memory-2026-07-28"),
+    "http-legacy",
+    "http-2026-07-28",
+)
+"""For `@pytest.mark.parametrize("transport", TRANSPORTS)`: the in-memory ones on virtual time."""
 
 
 @dataclass
@@ -304,8 +323,9 @@ class Connected(_FliesTheSimulator):
 async def connect(
     transport: str, settings: DroneSettings | None = None, **client_options: Any
 ) -> AsyncGenerator[Connected]:
-    """`transport` is `memory-<era>` (in-process `Client(server)`) or `http-<era>` (a real
-    uvicorn on 127.0.0.1), era being `legacy` or `2026-07-28`."""
+    """`transport` is `memory-<era>` (in-process `Client(server)`, on virtual time) or
+    `http-<era>` (a real uvicorn on 127.0.0.1), era being `legacy` or `2026-07-28`. `settings`
+    default to `drone_settings()` in memory and `http_drone_settings()` over HTTP."""
     kind, mode = transport.split("-", 1)
     assert mode in ERAS, transport
     if kind == "memory":

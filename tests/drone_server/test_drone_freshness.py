@@ -91,6 +91,7 @@ async def test_powered_off_drone_reads_disconnected(drone: Drone) -> None:
         assert back["freshness"]["link"] == "connected"
 
 
+@pytest.mark.virtual_time
 async def test_state_subscribers_hear_promptly_when_the_stream_dies() -> None:
     """The connected->stale change happens on the clock alone (no datagram arrives): the link
     must still wake `wait_changed()`, or the publisher stays silent until the next keepalive

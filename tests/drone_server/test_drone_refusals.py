@@ -20,6 +20,7 @@ from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
 from drone_sim import FlightState
 from tests.drone_server.harness import (
     ERAS,
+    TRANSPORTS,
     Drone,
     Schemas,
     assert_nothing_sent,
@@ -101,15 +102,10 @@ def _case_id(case: tuple[str, dict[str, Any], str, str]) -> str:
     return f"{tool}-" + "-".join(f"{k}={str(v)[:8]}" for k, v in arguments.items())
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def airborne(anyio_backend: str) -> AsyncGenerator[Drone]:
-    """One hovering drone for every range check in this module: a refused call changes nothing,
-    and flying means only validation, not "take off first", can be what refuses a move."""
+@pytest.fixture
+async def airborne(anyio_backend: object) -> AsyncGenerator[Drone]:
+    """A hovering drone (on virtual time a takeoff costs milliseconds): flying means only
+    validation, not "take off first", can be what refuses a move."""
     async with flying() as drone:
         async with Client(drone.server) as client:
             with anyio.fail_after(10):
@@ -193,9 +189,7 @@ async def _takeoff(client: Client) -> None:
     assert not result.is_error, text_of(result)
 
 
-@pytest.mark.parametrize(
-    "transport", ["memory-legacy", "memory-2026-07-28", "http-legacy", "http-2026-07-28"]
-)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_emergency_needs_confirm(transport: str) -> None:
     async with connect(transport) as conn:
         truth = conn.truth
@@ -301,6 +295,7 @@ async def test_takeoff_refused_on_low_battery(drone: Drone) -> None:
     assert state.structured_content["flight"] == "landed"
 
 
+@pytest.mark.virtual_time
 async def test_takeoff_minimum_comes_from_the_settings() -> None:
     async with flying(drone_settings(min_takeoff_battery=60, critical_battery=30)) as drone:
         drone.sim.set_battery(55)
@@ -340,6 +335,7 @@ async def test_move_above_max_height_is_refused_before_sending(drone: Drone) -> 
     assert truth.pose.z == pytest.approx(height + 100, abs=2)
 
 
+@pytest.mark.virtual_time
 async def test_moves_beyond_max_distance_are_refused_before_sending() -> None:
     async with flying(drone_settings(max_distance_cm=200)) as drone:
         truth = drone.truth

@@ -68,6 +68,7 @@ async def test_read_state_and_flight_log(transport: str) -> None:
         assert not any(c.startswith("forward") for c in commands)
 
 
+@pytest.mark.virtual_time
 async def test_skill_is_served_as_a_resource() -> None:
     async with connect("memory-2026-07-28") as conn:
         with anyio.fail_after(10):

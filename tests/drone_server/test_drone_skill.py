@@ -47,6 +47,7 @@ def test_skill_has_checked_examples() -> None:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block-{i + 1}" for i in range(len(BLOCKS))])
+@pytest.mark.virtual_time
 async def test_skill_block_runs_as_written(block: list[dict[str, Any]]) -> None:
     async with connect("memory-2026-07-28") as conn:
         schemas = await Schemas.of(conn.client)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,16 +11,6 @@ if TYPE_CHECKING:
     from drone_sim import DroneSimulator
     from servers.drone.link import DroneLink
     from tests.link.rig import Rig
-
-# tests/ is not a package, so `tests.link.rig` needs the repository root on sys.path.
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

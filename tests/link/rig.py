@@ -1,6 +1,9 @@
-"""The link under test, wired to `drone_sim` over real UDP on loopback, plus the oracles.
+"""The link under test, wired to `drone_sim`, plus the oracles.
 
-A `Rig` is one simulator and one `DroneLink` sharing a single `ScaledClock`. Every caller
+A `Rig` is one simulator and one `DroneLink` sharing one clock. In a test marked
+`virtual_time` (most of them) that is the event loop's virtual clock and the two talk over an
+in-memory network: exact, fast and immune to machine load. Otherwise (the real-UDP integration
+tests) it is a `ScaledClock` over UDP on loopback, with margins that hold on a loaded machine. Every caller
 command goes through `Rig.call`, which records when it started and ended (on that clock) and
 what came back; `verify_calls` then judges those records against the simulator's ground truth,
 never against the link's own account:
@@ -27,7 +30,6 @@ import anyio
 import anyio.abc
 
 from drone_sim import DroneConfig, DroneSimulator, Faults, Outcome, SimConfig
-from servers.clock import ScaledClock
 from servers.drone.commands import SPECS, Command, Motion, ReplyKind
 from servers.drone.errors import (
     CommandRejected,
@@ -41,9 +43,13 @@ from servers.drone.errors import (
 from servers.drone.link import DroneLink, LinkConfig, Reply
 from servers.drone.protocol import LinkStatus, ProtocolConfig
 from servers.drone.replies import Acceleration, Attitude, TemperatureRange
+from tello_io.clock import Clock, LoopClock, ScaledClock
+from tello_io.datagram import DatagramNetwork, MemoryNetwork, UdpNetwork
+from tests.support.virtual import in_virtual_time
 
-SPEEDUP = 20.0
-"""Simulated seconds per real second: a 60 s hover takes 3 s of the test run."""
+SPEEDUP = 5.0
+"""Over real UDP only: simulated seconds per real second. Modest, so that a stall of a loaded
+machine stays well inside the 1 s staleness threshold (200 ms of real time)."""
 STATE_INTERVAL_S = 0.1
 """The simulator's state period (simulated seconds)."""
 LOCAL = "127.0.0.1"
@@ -97,7 +103,7 @@ class Observation:
 
 @dataclass
 class Rig:
-    clock: ScaledClock
+    clock: Clock
     sim: DroneSimulator
     link: DroneLink
     calls: list[Call] = field(default_factory=list[Call])
@@ -211,18 +217,24 @@ async def make_rig(
     watch: bool = True,
     connect: bool = True,
 ) -> AsyncIterator[Rig]:
-    """A simulator on an ephemeral loopback port and a link bound to 127.0.0.1 pointed at it.
+    """A simulator on an ephemeral loopback port and a link bound to 127.0.0.1 pointed at it:
+    on virtual time in memory inside a `virtual_time` test, else over UDP on a scaled clock.
 
     The link owns an ephemeral state port; the simulator is told to stream there, as
     `servers.drone.runtime` does for the embedded simulator.
     """
-    clock = ScaledClock(speedup)
+    clock: Clock
+    network: DatagramNetwork
+    if in_virtual_time():
+        clock, network = LoopClock(), MemoryNetwork()
+    else:
+        clock, network = ScaledClock(speedup), UdpNetwork()
     config = SimConfig(host=LOCAL, port=0, state_port=0, state_interval_s=STATE_INTERVAL_S)
     if drone is not None:
         config = dataclasses.replace(config, drone=drone)
-    sim = DroneSimulator(config, clock=clock, faults=faults or Faults(seed=1), video=None)
+    sim = DroneSimulator(config, clock=clock, faults=faults or Faults(seed=1), video=None, network=network)
     async with sim, anyio.create_task_group() as tg:
-        async with DroneLink(link_config(sim, protocol), clock) as link:
+        async with DroneLink(link_config(sim, protocol), clock, network=network) as link:
             sim.state_port = link.state_port
             rig = Rig(clock, sim, link)
             if watch:

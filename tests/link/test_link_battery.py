@@ -11,6 +11,8 @@ from servers.drone.errors import OutcomeUnknown
 from servers.drone.protocol import LinkStatus
 from tests.link.rig import Call, Rig, executions, verify_calls
 
+pytestmark = pytest.mark.virtual_time
+
 
 @pytest.mark.anyio
 async def test_battery_is_live_when_the_wire_is_free(rig: Rig) -> None:

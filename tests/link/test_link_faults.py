@@ -26,6 +26,8 @@ from servers.drone.errors import CommandTimeout, NotConnected, OutcomeUnknown
 from servers.drone.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import STATE_INTERVAL_S, Call, Rig, executions, make_rig, verify_calls
 
+pytestmark = pytest.mark.virtual_time
+
 STALE_BOUND_S = ProtocolConfig().stale_after_s + STATE_INTERVAL_S
 
 READS: tuple[Command, ...] = tuple(

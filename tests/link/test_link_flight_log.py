@@ -9,6 +9,8 @@ from servers.drone.link import LogEntry
 from servers.drone.protocol import LinkStatus
 from tests.link.rig import Rig
 
+pytestmark = pytest.mark.virtual_time
+
 
 def _last(rig: Rig, command: str) -> LogEntry:
     return [e for e in rig.link.flight_log if e.command == command][-1]

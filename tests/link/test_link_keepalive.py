@@ -11,6 +11,8 @@ from servers.drone import commands
 from servers.drone.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import make_rig
 
+pytestmark = pytest.mark.virtual_time
+
 
 @pytest.mark.anyio
 async def test_keepalive_holds_a_hovering_drone_for_60s(anyio_backend: str) -> None:

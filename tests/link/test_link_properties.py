@@ -25,6 +25,8 @@ from servers.drone import commands
 from servers.drone.commands import Command
 from tests.link.rig import Rig, at_most_once_problems, make_rig
 
+pytestmark = pytest.mark.virtual_time
+
 KINDS = ("move", "rotate", "read", "land", "stop", "emergency", "takeoff")
 
 

@@ -17,6 +17,8 @@ from servers.drone import commands
 from servers.drone.protocol import ProtocolConfig
 from tests.link.rig import executions, make_rig, verify_calls
 
+pytestmark = pytest.mark.virtual_time
+
 QUIET = ProtocolConfig(keepalive_s=60.0)
 """No keepalive interferes with a scripted exchange."""
 SLOW = 10.0

@@ -11,6 +11,8 @@ from servers.drone.errors import CommandTimeout, NotConnected
 from servers.drone.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import STATE_INTERVAL_S, Rig, make_rig, verify_calls
 
+pytestmark = pytest.mark.virtual_time
+
 _CONFIG = ProtocolConfig()
 FOUND_WITHIN_S = _CONFIG.reconnect_s + _CONFIG.retry_backoff_s + STATE_INTERVAL_S + 0.3
 """README: probes go out "every second while disconnected"; a retry's backoff, the first state

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,16 +11,6 @@ from servers.http import build_app
 
 if TYPE_CHECKING:
     from tests.mcp.demo import Served
-
-# tests/ is not a package, so `tests.mcp.demo` and `tests.support` need the repo root on sys.path.
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import anyio.abc
 from drone_sim.config import DroneConfig
 from drone_sim.faults import Faults
 from drone_sim.server import DroneSimulator, SimConfig, VideoFactory
-from servers.clock import ScaledClock
+from tello_io.clock import ScaledClock
 
 Address = tuple[str, int]
 

@@ -28,7 +28,7 @@ from drone_sim.faults import Faults
 from drone_sim.flight import FlightState
 from drone_sim.records import EventKind
 from drone_sim.server import DroneSimulator, SimConfig
-from servers.clock import ScaledClock
+from tello_io.clock import ScaledClock
 
 SIM_HOST = "127.0.0.2"
 SPEEDUP = 10.0

@@ -15,7 +15,7 @@ from drone_sim.flight import FlightState
 from drone_sim.pose import Pose
 from drone_sim.records import EventKind, Outcome
 from drone_sim.server import DroneSimulator, SimConfig, default_video_factory
-from servers.clock import Clock, ScaledClock
+from tello_io.clock import Clock, ScaledClock
 
 from .support import flying_rig, parse_state, raw_client
 

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from drone_sim.pose import Pose
 from drone_sim.video import MAX_DATAGRAM, VideoStreamer, render
-from servers.clock import MonotonicClock, ScaledClock
+from tello_io.clock import MonotonicClock, ScaledClock
 from servers.drone.camera import Frame, VideoReceiver, decode_jpeg
 
 pytestmark = pytest.mark.anyio

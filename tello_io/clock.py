@@ -2,9 +2,15 @@
 
 The drone's own timers (15 s auto-land, state stream stop) and the link's timers (5 s keepalive,
 command timeouts, staleness) must run on the *same* clock, or a simulator running faster than
-real time loses the drone between keepalives. Everything that waits takes a `Clock`; production
-uses `MonotonicClock`, tests share one `ScaledClock` between the simulator and the link so a
-60-second flight runs in a few real seconds without a single sleep in the test code.
+real time loses the drone between keepalives. Everything that waits takes a `Clock`:
+
+* `MonotonicClock`: production, real time.
+* `LoopClock`: the event loop's own time. Under trio's `MockClock(autojump_threshold=0)` that is
+  *virtual* time, which advances only when every task is waiting: a 60-second flight takes a
+  few milliseconds, and a stalled machine cannot make time pass. Logic tests use it.
+* `ScaledClock`: wall time sped up, for the few tests that cross a process or a real socket
+  boundary (HTTP through uvicorn, the `drone-sim` CLI) and for demos; a stall of the process
+  *is* time passing there, so those tests keep wide margins.
 """
 
 from __future__ import annotations
@@ -70,6 +76,36 @@ class ScaledClock:
 
     def __repr__(self) -> str:
         return f"ScaledClock(speedup={self.speedup:g})"
+
+
+class LoopClock:
+    """The running event loop's clock (`anyio.current_time()`), in seconds, at real speed.
+
+    Under trio with `MockClock(autojump_threshold=0)` this is virtual time: deadlines fire in
+    order and at exactly their time, and time jumps only when every task waits. `now()` must be
+    called from inside the event loop.
+    """
+
+    def now(self) -> float:
+        return anyio.current_time()
+
+    def to_real(self, seconds: float) -> float:
+        return max(0.0, seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, deadline: float) -> None:
+        await anyio.sleep_until(deadline)
+
+    def fail_after(self, seconds: float) -> AbstractContextManager[anyio.CancelScope]:
+        return anyio.fail_after(seconds)
+
+    def move_on_after(self, seconds: float) -> AbstractContextManager[anyio.CancelScope]:
+        return anyio.move_on_after(seconds)
+
+    def __repr__(self) -> str:
+        return "LoopClock()"
 
 
 class MonotonicClock(ScaledClock):
