@@ -13,8 +13,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from servers.cli import plan
+from servers.config import SERVE
 from servers.drone.app import _parse_address  # pyright: ignore[reportPrivateUsage]
-from servers.drone.config import parse_settings
+from servers.registry import SERVERS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -58,8 +60,9 @@ def test_make_run_serves_the_drone_with_the_embedded_simulator() -> None:
     ids=" ".join,
 )
 def test_every_serve_command_in_the_readme_parses(argv: list[str]) -> None:
-    settings = parse_settings(argv[2:], environ={})
-    assert settings.transport in ("http", "stdio")
+    planned = plan(argv[2:], environ={})
+    assert planned.servers
+    assert set(planned.servers) <= set(SERVERS)
 
 
 def _sim_commands() -> list[list[str]]:
@@ -97,12 +100,10 @@ def test_the_admin_example_body_is_what_the_endpoint_accepts() -> None:
 
 
 def test_every_setting_is_documented_by_its_flag() -> None:
-    from servers.drone.config import SETTINGS
-
     help_text = subprocess.run(
         [str(BIN / "tello-mcp"), "serve", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for setting in SETTINGS:
+    for setting in (*SERVE.settings, *(s for entry in SERVERS.values() for s in entry.settings.settings)):
         assert setting.flag in help_text
         assert setting.env in help_text
 

@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 
 from drone_sim.pose import Pose
 from drone_sim.video import MAX_DATAGRAM, VideoStreamer, render
-from tello_io.clock import MonotonicClock, ScaledClock
 from servers.drone.camera import Frame, VideoReceiver, decode_jpeg
+from tello_io.clock import MonotonicClock, ScaledClock
 
 pytestmark = pytest.mark.anyio
 
