@@ -1,4 +1,9 @@
-"""`tello-mcp`: serve the drone over MCP (`serve`) or run the simulator alone (`sim`)."""
+"""`tello-mcp`: serve the suite's MCP servers (`serve [NAME ...]`) or run the simulator (`sim`).
+
+`tello-mcp serve` runs every server in one process (the drone, with `--sim` on the embedded
+simulator); `tello-mcp serve drone` runs one, as a Kubernetes Deployment does. Every flag has a
+`TELLO_MCP_*` environment variable, shown in `--help`.
+"""
 
 from __future__ import annotations
 
@@ -6,68 +11,121 @@ import argparse
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import anyio
 import structlog
 
-from servers.drone import config
-from servers.drone.app import build_drone_app, running
-from servers.drone.config import DroneSettings
-from servers.drone.runtime import DroneRuntime
-from servers.drone.server import build_drone_server
+from servers.config import SERVE, ServeSettings
 from servers.http import serve
 from servers.logs import configure_logging
+from servers.registry import SERVERS
+from servers.suite import Component, build_suite_app, endpoints, nested
+
+
+def package_version() -> str:
+    """The installed distribution's version: `pyproject.toml` is the one source of truth."""
+    try:
+        return version("tello-mcp")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tello-mcp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    names = ", ".join(SERVERS)
     serve_parser = sub.add_parser(
         "serve",
-        help="serve the drone tools over MCP (streamable HTTP or stdio)",
-        description="Every flag can also be set with the TELLO_MCP_* variable shown in its help.",
+        help=f"serve MCP servers over streamable HTTP or stdio ({names}; default all)",
+        description=(
+            f"Serve the named servers ({names}) in one process, or all of them if none is named. "
+            "Every flag can also be set with the TELLO_MCP_* variable shown in its help."
+        ),
     )
-    config.add_arguments(serve_parser)
+    serve_parser.add_argument(
+        "servers", nargs="*", metavar="SERVER", help=f"which servers to run: {names} (default: all)"
+    )
+    SERVE.add_arguments(serve_parser)
+    for entry in SERVERS.values():
+        entry.settings.add_arguments(serve_parser)
     sub.add_parser("sim", help="run the UDP drone simulator (see 'tello-mcp sim --help')", add_help=False)
     return parser
 
 
+@dataclass(frozen=True, slots=True)
+class ServePlan:
+    """What `tello-mcp serve ...` will run: the servers by name, with their resolved settings."""
+
+    common: ServeSettings
+    servers: dict[str, Any]
+
+
+def plan(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServePlan:
+    """Resolve `serve` arguments (without the word `serve`) and the environment, as `main` does.
+    Bad input exits with status 2 and a message naming the flag, like any argparse error."""
+    parser = _parser()
+    args = parser.parse_args(["serve", *argv])
+    return _plan(parser, args, environ)
+
+
+def _plan(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None
+) -> ServePlan:
+    names: list[str] = list(dict.fromkeys(args.servers)) or list(SERVERS)
+    unknown = [n for n in names if n not in SERVERS]
+    if unknown:
+        parser.error(f"unknown server {', '.join(unknown)}: choose from {', '.join(SERVERS)}")
+    try:
+        common = SERVE.resolve(args, environ)
+        chosen = {n: SERVERS[n].settings.resolve(args, environ) for n in names}
+    except ValueError as exc:
+        parser.error(str(exc))
+    if common.transport == "stdio" and len(names) != 1:
+        parser.error(f"--transport stdio serves one server: name it ({', '.join(SERVERS)})")
+    return ServePlan(common, chosen)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args, rest = _parser().parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    parser = _parser()
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
     if args.command == "sim":
         from drone_sim.__main__ import main as sim_main
 
         return sim_main(rest)
     if rest:
-        _parser().error(f"unrecognized arguments: {' '.join(rest)}")
-    try:
-        settings = config.from_sources(args)
-    except ValueError as exc:
-        _parser().error(str(exc))
-    configure_logging(settings.log_format, settings.log_level)
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    chosen = _plan(parser, args, None)
+    configure_logging(chosen.common.log_format, chosen.common.log_level)
+    components = [SERVERS[name].component(settings) for name, settings in chosen.servers.items()]
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_main, settings)
+        anyio.run(_main, chosen.common, components)
     return 0
 
 
-async def _main(settings: DroneSettings) -> None:
-    if settings.transport == "stdio":
-        await _serve_stdio(settings)
+async def _main(common: ServeSettings, components: list[Component]) -> None:
+    if common.transport == "stdio":
+        await _serve_stdio(components[0])
     else:
-        await _serve_http(settings)
+        await _serve_http(common, components)
 
 
-async def _serve_http(settings: DroneSettings) -> None:
-    http = settings.http()
-    app = build_drone_app(DroneRuntime(settings), http)
+async def _serve_http(common: ServeSettings, components: list[Component]) -> None:
+    http = common.http()
+    app = build_suite_app(components, http)
     log = structlog.get_logger("tello_mcp")
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             port: int = await tg.start(serve, app, http)
             shown = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
-            where = "embedded simulator" if settings.sim else f"drone {settings.drone_host}"
-            print(f"tello-mcp: MCP endpoint http://{shown}:{port}/drone ({where}); probes /healthz /readyz")
+            base = f"http://{shown}:{port}"
+            lines = [f"tello-mcp {package_version()}: MCP endpoints (probes {base}/healthz {base}/readyz)"]
+            lines += [f"  {line}" for line in endpoints(components, base)]
+            print("\n".join(lines))
             sys.stdout.flush()
             async for signum in signals:
                 log.info("shutdown_signal", signal=signal.Signals(signum).name)
@@ -75,16 +133,14 @@ async def _serve_http(settings: DroneSettings) -> None:
                 break
 
 
-async def _serve_stdio(settings: DroneSettings) -> None:
+async def _serve_stdio(component: Component) -> None:
     """MCP over stdin/stdout for local clients: stdout carries only protocol messages."""
-    runtime = DroneRuntime(settings)
-    server, updates = build_drone_server(runtime)
     # A print() left in a block buffer would reach the real stdout when the SDK restores it.
     reconfigure: Callable[..., object] | None = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(line_buffering=True)
-    async with running(runtime, [updates]):
-        await server.run_stdio_async()
+    async with nested([component.lifespan] if component.lifespan is not None else []):
+        await component.stdio.run_stdio_async()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The drone server's HTTP app: every drone endpoint over one shared `DroneRuntime`.
+"""The drone as a component of the suite: every drone endpoint over one shared `DroneRuntime`.
 
 Today that is Standard mode at `/drone`; the tool modes (`/drone-search`, `/drone-code`,
 `/drone-codesearch`) mount here beside it over the same runtime, so one link flies the
@@ -21,8 +21,9 @@ from starlette.routing import Route
 
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server, watch_state
-from servers.http import HttpSettings, build_app
+from servers.http import HttpSettings
 from servers.resource_updates import ResourceUpdates
+from servers.suite import Component, build_suite_app
 
 STANDARD_PATH = "/drone"
 
@@ -43,21 +44,30 @@ async def running(runtime: DroneRuntime, notifiers: list[ResourceUpdates]) -> As
             tg.cancel_scope.cancel()
 
 
-def build_drone_app(runtime: DroneRuntime, http: HttpSettings) -> Starlette:
+def drone_component(runtime: DroneRuntime) -> Component:
+    """The drone's endpoints over `runtime`, which the component's lifespan starts and stops."""
     mounts, notifiers = drone_mounts(runtime)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncGenerator[None]:
+    async def lifespan() -> AsyncGenerator[None]:
         async with running(runtime, notifiers):
             yield
 
-    return build_app(
-        mounts,
-        settings=http,
+    s = runtime.settings
+    return Component(
+        name="drone",
+        mounts=mounts,
+        stdio=mounts[STANDARD_PATH],
+        lifespan=lifespan,
         ready=runtime.ready,
-        lifespan_extra=lifespan,
-        extra_routes=[Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"])],
+        routes=[Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"])],
+        detail="embedded simulator" if s.sim else f"drone at {s.drone_host}:{s.drone_port}",
     )
+
+
+def build_drone_app(runtime: DroneRuntime, http: HttpSettings) -> Starlette:
+    """The drone alone in an app (tests; `tello-mcp serve drone` goes through the registry)."""
+    return build_suite_app([drone_component(runtime)], http)
 
 
 ADMIN_ADDRESS_PATH = "/admin/drone-address"

@@ -17,6 +17,9 @@ from servers.drone.link import DroneLink
 from servers.drone.models import PhotoResult
 from servers.drone.pilot import freshness
 
+PHOTO_IDLE_OFF_S = 30.0
+"""Seconds without a photo before the video stream is switched off again."""
+
 
 class PhotoService:
     def __init__(
@@ -24,7 +27,7 @@ class PhotoService:
         link: DroneLink,
         receiver: VideoReceiver,
         *,
-        idle_off_s: float = 30.0,
+        idle_off_s: float = PHOTO_IDLE_OFF_S,
         frame_timeout_s: float = 5.0,
         jpeg_quality: int = 80,
     ) -> None:

@@ -1,8 +1,9 @@
-"""The README's commands as real processes: `tello-mcp serve --sim` over HTTP and stdio.
+"""The README's commands as real processes: `tello-mcp serve [drone] --sim` over HTTP and stdio.
 
-The HTTP server prints its endpoint (with the bound port for `--port 0`) on stdout; logs go to
-stderr. Shutdown is by SIGTERM and must be clean. Over stdio, stdout must carry nothing but
-protocol messages: the SDK's stdio client reports any other line as an error.
+The HTTP server prints its endpoints (with the bound port for `--port 0`) on stdout; logs go
+to stderr. Shutdown is by SIGTERM and must be clean. Over stdio, stdout must carry nothing but
+protocol messages: the SDK's stdio client reports any other line as an error. The processes run
+on a 10x wall clock over UDP, so they get a wide staleness margin (`HTTP_STALE_AFTER_S`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 
-from tests.drone_server.harness import ERAS, TIME_SCALE, TOOL_NAMES, structured
+from servers.registry import SERVERS
+from tests.drone_server.harness import ERAS, HTTP_STALE_AFTER_S, TIME_SCALE, TOOL_NAMES, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +37,9 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 """Real seconds a SIGTERM'd server may take to land the drone and exit (< 4 s today)."""
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)/drone\b")
+
+
+SIM = ["--sim", "--time-scale", str(TIME_SCALE), "--stale-after-s", str(HTTP_STALE_AFTER_S)]
 
 
 @dataclass
@@ -48,18 +54,21 @@ class Cli:
         return self.url.removesuffix("/drone")
 
 
-@pytest.fixture
-async def cli(tmp_path: Path, anyio_backend: str) -> AsyncGenerator[Cli]:
-    """`tello-mcp serve --sim --port 0`, started, its printed URL parsed; killed afterwards."""
+@pytest.fixture(params=[["serve"], ["serve", "drone"]], ids=["all", "drone"])
+async def cli(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str) -> AsyncGenerator[Cli]:
+    """`tello-mcp serve [drone] --sim --port 0`, started, its printed URLs parsed; killed afterwards."""
     stderr = tmp_path / "stderr.log"
-    command = [str(TELLO_MCP), "serve", "--sim", "--port", "0", "--time-scale", str(TIME_SCALE)]
+    command = [str(TELLO_MCP), *request.param, *SIM, "--port", "0"]
     with stderr.open("wb") as errors:
         process = await anyio.open_process(command, cwd=REPO, stdin=subprocess.DEVNULL, stderr=errors)
     try:
         assert process.stdout is not None
+        lines: list[str] = []
+        stdout = BufferedByteReceiveStream(process.stdout)
         with anyio.fail_after(START_TIMEOUT):
-            line = await BufferedByteReceiveStream(process.stdout).receive_until(b"\n", 4096)
-        banner = line.decode()
+            while not any(URL.search(line) for line in lines):
+                lines.append((await stdout.receive_until(b"\n", 4096)).decode())
+        banner = "\n".join(lines)
         match = URL.search(banner)
         assert match is not None, banner
         assert int(match.group(1)) != 0
@@ -73,8 +82,8 @@ async def cli(tmp_path: Path, anyio_backend: str) -> AsyncGenerator[Cli]:
 
 
 async def test_cli_serves_the_url_it_prints(cli: Cli) -> None:
-    assert cli.banner.startswith("tello-mcp: MCP endpoint http://127.0.0.1:")
-    assert "(embedded simulator)" in cli.banner
+    assert cli.banner.startswith("tello-mcp ")
+    assert f"{cli.url}  drone (embedded simulator)" in cli.banner
     with anyio.fail_after(20):
         async with httpx.AsyncClient(base_url=cli.base, timeout=10) as http:
             assert (await http.get("/healthz")).status_code == 200
@@ -116,7 +125,7 @@ async def test_stdio_serves_both_eras_with_a_clean_stdout(mode: str) -> None:
 
     params = StdioServerParameters(
         command=str(TELLO_MCP),
-        args=["serve", "--transport", "stdio", "--sim", "--time-scale", str(TIME_SCALE)],
+        args=["serve", "drone", "--transport", "stdio", *SIM],
         cwd=REPO,
     )
     with anyio.fail_after(START_TIMEOUT):
@@ -131,3 +140,19 @@ async def test_stdio_serves_both_eras_with_a_clean_stdout(mode: str) -> None:
     assert state["flight"] == "landed"
     assert refused.is_error
     assert problems == []
+
+
+def test_stdio_needs_one_named_server() -> None:
+    if len(SERVERS) < 2:
+        pytest.skip("only one server registered: `serve --transport stdio` is unambiguous")
+    done = subprocess.run(
+        [str(TELLO_MCP), "serve", "--transport", "stdio"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "--transport stdio serves one server" in done.stderr
+
+
+def test_version_is_the_package_version() -> None:
+    done = subprocess.run([str(TELLO_MCP), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"tello-mcp {version('tello-mcp')}"

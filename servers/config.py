@@ -1,0 +1,189 @@
+"""Settings for every server in the suite, from CLI flags or `TELLO_MCP_*` variables.
+
+A flag wins over its environment variable, which wins over the default. Each server declares
+its settings as a frozen dataclass plus a `SettingsGroup` naming which fields are settings and
+what they mean; the type and the default come from the dataclass itself, and the dataclass
+takes its defaults from the component that uses them (`ProtocolConfig`, `HttpSettings`, ...)
+through `default_of`. So every default is written once, and the CLI, the environment, `--help`
+and the README table cannot disagree.
+
+`ServeSettings` holds what every server shares: where to listen, which Host/Origin values to
+accept, the transport and logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from servers.http import HttpSettings
+
+ENV_PREFIX = "TELLO_MCP_"
+
+T = TypeVar("T")
+
+
+def default_of(cls: type[Any], name: str) -> Any:
+    """The default of dataclass field `name` of `cls`: how one dataclass takes its default from
+    another instead of repeating the value."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            raise LookupError(f"{cls.__name__}.{name} has no default")
+    raise LookupError(f"{cls.__name__} has no field {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: a field of its group's dataclass, with the help text shown to operators."""
+
+    name: str
+    help: str
+    kind: type[Any] = str
+    """`str`, `int`, `float`, `bool` or `tuple` (comma-separated strings)."""
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def shown_default(self) -> str:
+        if self.kind is tuple:
+            return ",".join(str(v) for v in self.default)
+        if self.kind is bool:
+            return "true" if self.default else "false"
+        return str(self.default)
+
+    def parse(self, raw: str) -> Any:
+        """The value of `raw` (a flag's or variable's text); ValueError naming the setting."""
+        if self.kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"{self.name}={raw!r}: expected true or false")
+        if self.kind is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        try:
+            value = self.kind(raw)
+        except ValueError:
+            raise ValueError(f"{self.name}={raw!r}: expected a {self.kind.__name__}") from None
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name}={raw!r}: expected one of {', '.join(self.choices)}")
+        return value
+
+
+def _kind_and_choices(annotation: Any) -> tuple[type[Any], tuple[str, ...] | None]:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return str, tuple(str(a) for a in typing.get_args(annotation))
+    if origin is tuple:
+        return tuple, None
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"optional settings are not supported: {annotation!r}")
+    if annotation in (str, int, float, bool):
+        return annotation, None
+    raise TypeError(f"unsupported setting type {annotation!r}")
+
+
+class SettingsGroup(Generic[T]):
+    """Which fields of the dataclass `cls` are settings, with their help; type, choices and
+    default are read from `cls`. Fields not listed (derived values) are left to the dataclass."""
+
+    def __init__(self, title: str, cls: type[T], helps: Mapping[str, str]) -> None:
+        self.title = title
+        self.cls = cls
+        hints = typing.get_type_hints(cls)
+        settings: list[Setting] = []
+        for name, text in helps.items():
+            kind, choices = _kind_and_choices(hints[name])
+            settings.append(Setting(name, text, kind, default_of(cls, name), choices))
+        self.settings = tuple(settings)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(self.title)
+        for s in self.settings:
+            text = s.help.replace("%", "%%")  # argparse %-formats help strings
+            if s.kind is bool:
+                group.add_argument(
+                    s.flag, action=argparse.BooleanOptionalAction, default=None, help=f"{text} [{s.env}]"
+                )
+            else:
+                group.add_argument(
+                    s.flag,
+                    default=None,
+                    choices=s.choices,
+                    help=f"{text} (default {s.shown_default}) [{s.env}]",
+                )
+
+    def resolve(self, args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None) -> T:
+        """Every setting of the group: flag, then `TELLO_MCP_*` variable, then default."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for s in self.settings:
+            flag_value = None if args is None else getattr(args, s.name, None)
+            if flag_value is not None:
+                values[s.name] = flag_value if isinstance(flag_value, bool) else s.parse(str(flag_value))
+            elif s.env in env:
+                values[s.name] = s.parse(env[s.env])
+        return self.cls(**values)
+
+    def parse(self, argv: list[str], environ: Mapping[str, str] | None = None) -> T:
+        """This group alone from command-line arguments (tests, tools)."""
+        parser = argparse.ArgumentParser()
+        self.add_arguments(parser)
+        return self.resolve(parser.parse_args(argv), environ)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """What every server of the suite shares (see `SERVE`)."""
+
+    host: str = default_of(HttpSettings, "host")
+    port: int = default_of(HttpSettings, "port")
+    transport: Literal["http", "stdio"] = "http"
+    allowed_hosts: tuple[str, ...] = default_of(HttpSettings, "allowed_hosts")
+    allowed_origins: tuple[str, ...] = default_of(HttpSettings, "allowed_origins")
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def http(self) -> HttpSettings:
+        return HttpSettings(
+            host=self.host,
+            port=self.port,
+            allowed_hosts=self.allowed_hosts,
+            allowed_origins=() if self.allowed_hosts == ("*",) else self.allowed_origins,
+        )
+
+
+SERVE = SettingsGroup(
+    "serving (every server)",
+    ServeSettings,
+    {
+        "host": "address the HTTP server listens on",
+        "port": "port the HTTP server listens on",
+        "transport": "http (streamable HTTP, both MCP eras) or stdio (one named server)",
+        "allowed_hosts": (
+            "comma-separated Host values accepted (name, name:port, name:*), or * for any (behind a gateway)"
+        ),
+        "allowed_origins": "comma-separated Origin values accepted",
+        "log_format": "json (production) or console",
+        "log_level": "debug, info, warning or error",
+    },
+)

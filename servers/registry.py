@@ -1,0 +1,30 @@
+"""Every server of the suite, by the name `tello-mcp serve NAME` takes.
+
+Adding a server is one `ServerEntry` here: a settings group and a function from those
+settings to a `servers.suite.Component`. Order matters: lifespans enter in this order (and
+leave in reverse), and it is the order of the banner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servers.drone.config import DRONE, DroneSettings
+from servers.suite import Component, ServerEntry
+
+
+def _drone(settings: DroneSettings) -> Component:
+    from servers.drone.app import drone_component
+    from servers.drone.runtime import DroneRuntime
+
+    return drone_component(DroneRuntime(settings))
+
+
+SERVERS: dict[str, ServerEntry[Any]] = {
+    entry.name: entry
+    for entry in (
+        ServerEntry(
+            "drone", "the drone's tools over one drone link (add --sim for the simulator)", DRONE, _drone
+        ),
+    )
+}

@@ -1,0 +1,124 @@
+"""The suite's servers, and one process serving any of them: the spine every server runs on.
+
+Each server of the suite registers a `ServerEntry`: its name, its settings group, and how to
+build a `Component` from those settings. A component is what a running server contributes to
+the process: MCP servers mounted at paths, a lifespan (a drone link, a worker pool), a
+readiness check, extra routes, and the one MCP server `--transport stdio` serves.
+
+`build_suite_app` mounts any number of components in one Starlette app: lifespans enter in
+registry order and leave in reverse, `/readyz` is the all-of of their checks, and the banner
+lists every endpoint. `tello-mcp serve` runs every registered server this way (what
+`make run` does); `tello-mcp serve drone` runs one (what a Kubernetes Deployment runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from servers.config import SettingsGroup
+from servers.http import Endpoint, HttpSettings, ReadyCheck, build_app
+
+S = TypeVar("S")
+
+Lifespan = Callable[[], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """What one server contributes to a process."""
+
+    name: str
+    mounts: Mapping[str, MCPServer[Any] | Endpoint]
+    stdio: MCPServer[Any]
+    """The server `--transport stdio` serves (a stdio process serves exactly one)."""
+    lifespan: Lifespan | None = None
+    ready: ReadyCheck | None = None
+    routes: Sequence[BaseRoute] = ()
+    detail: str = ""
+    """For the banner, e.g. "embedded simulator"."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEntry(Generic[S]):
+    """A server of the suite, as `tello-mcp serve NAME` knows it."""
+
+    name: str
+    summary: str
+    settings: SettingsGroup[S]
+    build: Callable[[S], Component]
+
+    def component(self, settings: S) -> Component:
+        return self.build(settings)
+
+
+@dataclass(slots=True)
+class Readiness:
+    """`/readyz` for several components: ready when every one of them is."""
+
+    checks: list[tuple[str, ReadyCheck]] = field(default_factory=list[tuple[str, ReadyCheck]])
+
+    async def __call__(self) -> bool:
+        for name, check in self.checks:
+            outcome = check()
+            ok = await outcome if inspect.isawaitable(outcome) else outcome
+            if not ok:
+                raise RuntimeError(f"{name} is not ready")
+        return True
+
+
+def build_suite_app(components: Sequence[Component], http: HttpSettings) -> Starlette:
+    """Every component's mounts and routes in one app, their lifespans stacked in order."""
+    if not components:
+        raise ValueError("no servers to serve")
+    mounts: dict[str, MCPServer[Any] | Endpoint] = {}
+    for component in components:
+        for path, server in component.mounts.items():
+            if path in mounts:
+                raise ValueError(f"{path} is mounted twice ({component.name})")
+            mounts[path] = server
+    readiness = Readiness([(c.name, c.ready) for c in components if c.ready is not None])
+    lifespans = [c.lifespan for c in components if c.lifespan is not None]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncGenerator[None]:
+        async with nested(lifespans):
+            yield
+
+    return build_app(
+        mounts,
+        settings=http,
+        ready=readiness if readiness.checks else None,
+        lifespan_extra=lifespan if lifespans else None,
+        extra_routes=[route for c in components for route in c.routes],
+    )
+
+
+@contextlib.asynccontextmanager
+async def nested(lifespans: Sequence[Lifespan]) -> AsyncGenerator[None]:
+    """Enter `lifespans` in order, leave them in reverse. Plain nesting rather than an
+    AsyncExitStack: with a cancellation in flight (SIGTERM) the stack ties the exception's
+    context into a cycle that contextlib then walks forever."""
+    if not lifespans:
+        yield
+        return
+    async with lifespans[0](), nested(lifespans[1:]):
+        yield
+
+
+def endpoints(components: Sequence[Component], base: str) -> list[str]:
+    """One banner line per mounted MCP endpoint."""
+    lines: list[str] = []
+    for c in components:
+        for path in c.mounts:
+            detail = f" ({c.detail})" if c.detail else ""
+            lines.append(f"{base}{path}  {c.name}{detail}")
+    return lines
