@@ -13,7 +13,6 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
@@ -24,14 +23,7 @@ from servers.http import serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
 from servers.suite import Component, build_suite_app, endpoints, nested
-
-
-def package_version() -> str:
-    """The installed distribution's version: `pyproject.toml` is the one source of truth."""
-    try:
-        return version("tello-mcp")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return "0+unknown"
+from servers.version import package_version
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -114,9 +114,11 @@ class SensorResult(BaseModel):
 class ActionResult(BaseModel):
     """The outcome of a flight action, with the state it left the drone in."""
 
-    command: str = Field(description="the SDK command that was sent")
+    command: str = Field(description="the SDK command (sent only if `sent`)")
     reply: str = Field(description="the drone's reply, verbatim ('' when it sent none)")
     latency_ms: float
+    sent: bool = Field(default=True, description="whether the command went to the drone")
+    note: str | None = Field(default=None, description="what else to know, e.g. 'already on the ground'")
     state: DroneState
 
 

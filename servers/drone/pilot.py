@@ -21,6 +21,7 @@ from servers.drone.errors import (
     DroneError,
     NotConnected,
     OutcomeUnknown,
+    ProtocolError,
     SafetyViolation,
 )
 from servers.drone.link import DroneLink, Reading, Reply
@@ -148,7 +149,7 @@ class Pilot:
             case Acceleration():
                 value = {"x": raw.x / 1000, "y": raw.y / 1000, "z": raw.z / 1000}
             case bool() | None:
-                raise NotConnected(f"unexpected reply {reply.raw!r} to {verb}")
+                raise ProtocolError(f"unexpected reply {reply.raw!r} to {verb}")
             case int() if sensor == "height":
                 value = raw * 10  # the drone answers in decimetres
             case int() if sensor == "tof":
@@ -168,6 +169,11 @@ class Pilot:
     # ---- flight actions ----
 
     async def takeoff(self, progress: Progress | None = None) -> ActionResult:
+        if self.link.is_flying():
+            raise SafetyViolation(
+                f"refused takeoff: the drone is already flying (height {self._height():.0f} cm); "
+                "it would answer 'error'. Nothing was sent."
+            )
         self._require_connected("takeoff")
         battery = await self.link.battery()
         if battery.source != "live":
@@ -185,16 +191,42 @@ class Pilot:
         return self._result(reply)
 
     async def land(self, progress: Progress | None = None) -> ActionResult:
+        if self._known_on_ground():
+            self.position = None
+            return ActionResult(
+                command="land",
+                reply="",
+                latency_ms=0.0,
+                sent=False,
+                note="already on the ground (live state shows it): nothing was sent",
+                state=self.state(),
+            )
+        # Landing needs no live link: on a stale one it is the safest thing to send.
         try:
-            reply = await self._fly(commands.simple("land"), progress)
+            reply = await self._fly(commands.simple("land"), progress, require_live=False)
         except CommandRejected as exc:
             if self.link.is_flying():
                 raise
             # Safe to repeat: on the ground already, the drone refuses ("error Motor stop").
             self.position = None
-            return ActionResult(command="land", reply=exc.reply, latency_ms=0.0, state=self.state())
+            return ActionResult(
+                command="land",
+                reply=exc.reply,
+                latency_ms=0.0,
+                note=f"already on the ground: the drone answered {exc.reply!r}",
+                state=self.state(),
+            )
         self.position = None
         return self._result(reply)
+
+    def _known_on_ground(self) -> bool:
+        """Live state shows the drone on the ground and we know of no takeoff since."""
+        reading = self.link.reading()
+        return (
+            reading.status is LinkStatus.CONNECTED
+            and reading.telemetry is not None
+            and not self.link.is_flying()
+        )
 
     async def emergency(self) -> EmergencyResult:
         reply = await self.link.request(commands.simple("emergency"))
@@ -225,6 +257,7 @@ class Pilot:
     async def flip(self, direction: str) -> ActionResult:
         command = commands.flip(direction)
         self._airborne_position(command)
+        self._require_connected(command.text)
         battery = await self.link.battery()
         if battery.percent < self.envelope.min_flip_battery:
             raise SafetyViolation(
@@ -294,7 +327,9 @@ class Pilot:
             )
 
     def _airborne_position(self, command: Command) -> Position:
-        self._require_connected(command.text)
+        """Where we believe the drone is; refuses (nothing sent) if it is not flying. Checks that
+        need nothing from the link come first, so a refusal names the real reason; `_fly`
+        checks the link's freshness last, just before sending."""
         if not self.link.is_flying():
             raise SafetyViolation(
                 f"refused {command.text!r}: the drone is not flying (take off first). Nothing was sent."
@@ -315,8 +350,12 @@ class Pilot:
         progress: Progress | None,
         *,
         on_unknown: Callable[[Position], Position] | None = None,
+        require_live: bool = True,
     ) -> Reply:
-        """Send a flight action, reporting progress against its time budget while it runs."""
+        """Send a flight action, reporting progress against its time budget while it runs.
+        Refused with nothing sent unless the link is live (`require_live`, all but landing)."""
+        if require_live:
+            self._require_connected(command.text)
         try:
             if progress is None or command.motion is not Motion.FLIGHT:
                 return await self.link.request(command)

@@ -19,6 +19,8 @@ from servers.drone.runtime import DroneRuntime
 from servers.drone.tools import register_tools
 from servers.resource_updates import ResourceUpdates
 from servers.skills import SKILLS_DIR, load_skill, register_skill
+from servers.validation import ReadableArgumentsServer
+from servers.version import package_version
 
 STATE_URI = "drone://state"
 FLIGHT_LOG_URI = "drone://flight-log"
@@ -37,16 +39,20 @@ MATERIAL_HEIGHT_CM = 5
 MATERIAL_YAW_DEG = 3
 
 
+class DroneMCPServer(ReadableArgumentsServer):
+    refused = "nothing was sent"
+
+
 def build_drone_server(
     runtime: DroneRuntime, *, name: str = "drone"
 ) -> tuple[MCPServer[Any], ResourceUpdates]:
     """The drone MCP server and its resource notifier (run `watch_state` to drive it)."""
     updates = ResourceUpdates()
-    server: MCPServer[Any] = MCPServer(
+    server = DroneMCPServer(
         name=name,
         title="Tello / RoboMaster TT drone",
         instructions=INSTRUCTIONS,
-        version="0.1.0",
+        version=package_version(),
         subscriptions=updates.bus,
     )
     register_tools(server, runtime)

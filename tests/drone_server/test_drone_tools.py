@@ -26,10 +26,12 @@ from tests.drone_server.harness import (
     Drone,
     Schemas,
     assert_fresh,
+    assert_nothing_sent,
     call_ok,
     connect,
     executed,
     json_text,
+    mark,
     text_of,
 )
 
@@ -315,3 +317,36 @@ async def test_land_is_safe_to_repeat(drone: Drone) -> None:
         assert not again.is_error, text_of(again)
         assert schemas.check("land", again)["state"]["flight"] == "landed"
         assert drone.truth.flight_state is FlightState.LANDED
+
+
+async def test_land_on_the_ground_says_so_and_sends_nothing(drone: Drone) -> None:
+    async with Client(drone.server) as client:
+        schemas = await Schemas.of(client)
+        before = mark(drone.truth)
+        with anyio.fail_after(15):
+            landed = await call_ok(client, schemas, "land")
+    assert landed["sent"] is False
+    assert "already on the ground" in landed["note"]
+    assert_nothing_sent(drone.truth, before)
+
+
+async def test_second_takeoff_is_refused_from_the_known_flight_state(drone: Drone) -> None:
+    async with Client(drone.server) as client:
+        schemas = await Schemas.of(client)
+        with anyio.fail_after(30):
+            await call_ok(client, schemas, "takeoff")
+            before = mark(drone.truth)
+            again = await client.call_tool("takeoff", {})
+    assert again.is_error
+    assert "already flying" in text_of(again)
+    assert "Nothing was sent" in text_of(again)
+    assert_nothing_sent(drone.truth, before)
+    assert drone.truth.executed_texts().count("takeoff") == 1
+
+
+async def test_bad_argument_reads_as_one_sentence(drone: Drone) -> None:
+    async with Client(drone.server) as client:
+        with anyio.fail_after(15):
+            result = await client.call_tool("move", {"direction": "up", "distance_cm": 600})
+    assert result.is_error
+    assert text_of(result) == "distance_cm must be between 20 and 500 (got 600); nothing was sent"

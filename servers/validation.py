@@ -1,0 +1,113 @@
+"""Argument errors a model can act on, for every server of the suite.
+
+The SDK validates tool arguments with pydantic and returns the raw report ("1 validation error
+for moveArguments ... For further information visit https://errors.pydantic.dev/..."). A model
+does better with one line per bad argument, naming it, the allowed values or range (read from
+the tool's own input schema, so both bounds show even when only one was crossed) and what it
+sent: "distance_cm must be between 20 and 500 (got 600); nothing was done".
+
+`ReadableArgumentsServer` is `MCPServer` with that wording on `call_tool`; servers of the suite
+are built from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+_MAX_SHOWN = 60
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, default=repr) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _property(schema: Mapping[str, Any] | None, loc: Sequence[int | str]) -> Mapping[str, Any]:
+    """The JSON schema of the argument at `loc` (first level only; {} when unknown)."""
+    if schema is None or not loc:
+        return {}
+    properties = cast(Mapping[str, Any], schema.get("properties", {}))
+    prop = properties.get(str(loc[0]), {})
+    if not isinstance(prop, Mapping):
+        return {}
+    prop = cast(Mapping[str, Any], prop)
+    variants = prop.get("anyOf")
+    if isinstance(variants, list):  # Optional[X]: the non-null variant carries the bounds
+        typed = [cast(Mapping[str, Any], v) for v in cast(list[Any], variants) if isinstance(v, Mapping)]
+        concrete = [v for v in typed if v.get("type") != "null"]
+        if len(concrete) == 1:
+            return concrete[0]
+    return prop
+
+
+def _range(prop: Mapping[str, Any]) -> str | None:
+    low = prop.get("minimum", prop.get("exclusiveMinimum"))
+    high = prop.get("maximum", prop.get("exclusiveMaximum"))
+    if low is not None and high is not None:
+        return f"between {low} and {high}"
+    if low is not None:
+        return f"at least {low}" if "minimum" in prop else f"greater than {low}"
+    if high is not None:
+        return f"at most {high}" if "maximum" in prop else f"less than {high}"
+    return None
+
+
+def explain_error(error: ErrorDetails, schema: Mapping[str, Any] | None) -> str:
+    """One bad argument, in words."""
+    loc = error["loc"]
+    name = ".".join(str(part) for part in loc) or "arguments"
+    kind = error["type"]
+    got = error.get("input")
+    prop = _property(schema, loc)
+    if kind == "missing":
+        return f"{name} is required"
+    if kind == "extra_forbidden":
+        return f"{name} is not an argument of this tool"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bounds = _range(prop)
+        if bounds is not None:
+            return f"{name} must be {bounds} (got {_shown(got)})"
+    if kind in ("literal_error", "enum"):
+        allowed = prop.get("enum")
+        if isinstance(allowed, list):
+            options = ", ".join(_shown(v) for v in cast(list[Any], allowed))
+            return f"{name} must be one of {options} (got {_shown(got)})"
+    if kind == "string_pattern_mismatch":
+        described = prop.get("description")
+        what = f" ({described})" if isinstance(described, str) else ""
+        return f"{name} must match {prop.get('pattern')}{what} (got {_shown(got)})"
+    if kind in ("string_too_long", "string_too_short", "too_long", "too_short"):
+        return f"{name}: {error['msg'].lower()} (got {_shown(got)})"
+    return f"{name}: {error['msg']} (got {_shown(got)})"
+
+
+def explain(exc: ValidationError, schema: Mapping[str, Any] | None) -> str:
+    """Every bad argument of a call, one per line."""
+    return "; ".join(dict.fromkeys(explain_error(e, schema) for e in exc.errors(include_url=False)))
+
+
+class ReadableArgumentsServer(MCPServer[Any]):
+    """`MCPServer` whose argument errors name the argument, the allowed values and the input,
+    and say that the tool did not run (`refused`, which a server may word for its domain)."""
+
+    refused: str = "the tool did not run"
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ValidationError):
+                raise
+            schema = next((t.input_schema for t in await self.list_tools() if t.name == name), None)
+            raise ToolError(f"{explain(cause, schema)}; {self.refused}") from cause
