@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from servers.drone.config import DRONE, DroneSettings
+from servers.everything.settings import EVERYTHING, EverythingSettings
+from servers.fetch.config import FETCH, FetchConfig
 from servers.suite import Component, ServerEntry
+
+EVERYTHING_PATH = "/everything"
 
 
 def _drone(settings: DroneSettings) -> Component:
@@ -20,11 +24,28 @@ def _drone(settings: DroneSettings) -> Component:
     return drone_component(DroneRuntime(settings))
 
 
+def _everything(settings: EverythingSettings) -> Component:
+    from servers.everything import build_everything_server
+
+    server = build_everything_server(settings)
+    return Component(name="everything", mounts={EVERYTHING_PATH: server}, stdio=server)
+
+
+def _fetch(config: FetchConfig) -> Component:
+    from servers.fetch.config import fetch_component
+
+    return fetch_component(config)
+
+
 SERVERS: dict[str, ServerEntry[Any]] = {
     entry.name: entry
     for entry in (
         ServerEntry(
             "drone", "the drone's tools over one drone link (add --sim for the simulator)", DRONE, _drone
         ),
+        ServerEntry(
+            "everything", "every MCP feature, for clients and gateways to try", EVERYTHING, _everything
+        ),
+        ServerEntry("fetch", "website fetcher: fetch(url) as markdown, safe by default", FETCH, _fetch),
     )
 }

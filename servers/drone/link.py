@@ -41,6 +41,7 @@ from servers.drone.errors import (
     NotConnected,
     OutcomeUnknown,
     Preempted,
+    ProtocolError,
 )
 from servers.drone.protocol import (
     BadDatagram,
@@ -131,6 +132,8 @@ class _Waiter:
 
 
 _AIRBORNE_CM = 10
+_GUARD_S = 5.0
+"""Seconds past a command's last retry deadline before the link stops waiting on the core."""
 _Loop = Callable[[], Awaitable[None]]
 
 
@@ -404,11 +407,21 @@ class DroneLink:
 
     async def _outcome(self, ticket: int, waiter: _Waiter, command: Command) -> Reply:
         attempts = 1 + (self.config.protocol.retries if command.idempotent else 0)
-        budget = attempts * (command.timeout_s + self.config.protocol.retry_backoff_s) + 1.0
+        budget = attempts * (command.timeout_s + self.config.protocol.retry_backoff_s) + _GUARD_S
         try:
-            # The core always resolves a ticket; this bound only guards against a bug there.
-            with self.clock.fail_after(budget):
+            # The core always resolves a ticket by its own deadlines; this bound only guards
+            # against a bug there. A stalled process can wake this waiter before the drive loop
+            # has run the core's (earlier) deadline, so run the core's timers before giving up.
+            with self.clock.move_on_after(budget):
                 await waiter.done.wait()
+            if not waiter.done.is_set():
+                self._dispatch(self._core.handle_timer(self.clock.now()))
+                self._flush()
+                self._kick()
+            if not waiter.done.is_set():
+                raise ProtocolError(
+                    f"{command.text!r} unresolved after {budget:g}s (a link bug): its outcome is unknown"
+                )
         finally:
             self._waiters.pop(ticket, None)
         if waiter.error is not None:

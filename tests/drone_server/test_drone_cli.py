@@ -37,6 +37,7 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 """Real seconds a SIGTERM'd server may take to land the drone and exit (< 4 s today)."""
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)/drone\b")
+ENDPOINT = re.compile(r"^  (http://127\.0\.0\.1:\d+/[a-z-]+)  ([a-z]+)")
 
 
 SIM = ["--sim", "--time-scale", str(TIME_SCALE), "--stale-after-s", str(HTTP_STALE_AFTER_S)]
@@ -65,8 +66,9 @@ async def cli(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
         assert process.stdout is not None
         lines: list[str] = []
         stdout = BufferedByteReceiveStream(process.stdout)
+        expected = len(SERVERS) if request.param == ["serve"] else 1
         with anyio.fail_after(START_TIMEOUT):
-            while not any(URL.search(line) for line in lines):
+            while len([line for line in lines if ENDPOINT.match(line)]) < expected:
                 lines.append((await stdout.receive_until(b"\n", 4096)).decode())
         banner = "\n".join(lines)
         match = URL.search(banner)
@@ -97,6 +99,19 @@ async def test_cli_serves_the_url_it_prints(cli: Cli) -> None:
             assert state["flight"] == "landed", mode
     assert ready.status_code == 200
     assert "drone_runtime_started" in cli.stderr.read_text()
+
+
+async def test_every_endpoint_in_the_banner_serves_both_eras(cli: Cli) -> None:
+    served: dict[str, str] = {
+        m.group(1): m.group(2) for line in cli.banner.splitlines() if (m := ENDPOINT.match(line))
+    }
+    names = set(served.values())
+    assert names == (set(SERVERS) if len(names) > 1 else {"drone"})
+    with anyio.fail_after(30):
+        for url in served:
+            for mode in ERAS:
+                async with Client(url, mode=mode) as client:
+                    assert (await client.list_tools()).tools, (url, mode)
 
 
 async def test_cli_exits_cleanly_on_sigterm(cli: Cli) -> None:
@@ -143,8 +158,7 @@ async def test_stdio_serves_both_eras_with_a_clean_stdout(mode: str) -> None:
 
 
 def test_stdio_needs_one_named_server() -> None:
-    if len(SERVERS) < 2:
-        pytest.skip("only one server registered: `serve --transport stdio` is unambiguous")
+    assert len(SERVERS) > 1
     done = subprocess.run(
         [str(TELLO_MCP), "serve", "--transport", "stdio"], capture_output=True, text=True, timeout=60
     )

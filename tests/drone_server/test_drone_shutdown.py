@@ -22,8 +22,9 @@ pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
 LAND_S = 3.5
 """Simulated seconds a landing from hover height takes, plus a little."""
-SHUTDOWN_BOUND = LAND_S / TIME_SCALE + 0.7
-"""Real seconds a shutdown with one landing may take (the landing plus closing sockets)."""
+SHUTDOWN_BOUND = LAND_S / TIME_SCALE + 5.0
+"""Real seconds a shutdown with one landing may take over HTTP: the landing, closing sockets and
+uvicorn's own stop, with room for a loaded machine (the bound catches a hang, not slowness)."""
 
 
 @pytest.mark.virtual_time
@@ -53,7 +54,7 @@ async def test_cancelled_http_server_lands_the_simulated_drone() -> None:
     took = time.perf_counter() - started  # leaving `serving` cancels serve()
     assert [r.text for r in sim.truth.executed if r.text == "land"] == ["land"]
     assert sim.truth.flight_state is FlightState.LANDED
-    assert took < SHUTDOWN_BOUND + 1.0, f"shutdown took {took:.1f} s"  # + uvicorn's own stop
+    assert took < SHUTDOWN_BOUND, f"shutdown took {took:.1f} s"
 
 
 APP_CANCELLED = textwrap.dedent(

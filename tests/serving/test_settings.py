@@ -54,11 +54,10 @@ def _field(group: SettingsGroup[Any], instance: object, name: str) -> Any:
 
 
 def _resolved(group: SettingsGroup[Any], argv: list[str], environ: dict[str, str]) -> object:
-    planned = plan(argv, environ=environ)
-    if group is SERVE:
-        return planned.common
+    if group is SERVE:  # one named server, so that --transport stdio is valid too
+        return plan(["drone", *argv], environ=environ).common
     name = next(n for n, entry in SERVERS.items() if entry.settings is group)
-    return planned.servers[name]
+    return plan([name, *argv], environ=environ).servers[name]
 
 
 @pytest.mark.parametrize("case", EVERY, ids=_id)

@@ -1,0 +1,158 @@
+"""`build_fetch_server`: the website fetcher as an MCP server, by factory.
+
+One tool, `fetch`, shaped like the reference `mcp-server-fetch` (same arguments, same
+"Contents of ..." framing, same truncation hint) so agents written for it work unchanged. It
+holds no state between calls, so any number of replicas can serve it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Final
+
+import anyio
+import structlog
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from servers.fetch.errors import FetchError, FetchFailed, Refused
+from servers.fetch.extract import html_to_markdown
+from servers.fetch.fetcher import Fetcher, Page
+from servers.fetch.settings import FetchSettings
+
+INSTRUCTIONS: Final = """\
+Fetches web pages from the public internet. HTML comes back as readable markdown, other text
+as it is; long pages come in slices of max_length characters: call again with the start_index
+the answer gives. Private, loopback and cloud-metadata addresses are refused, and so is
+anything the site's robots.txt forbids.
+"""
+
+DESCRIPTION: Final = """\
+Fetches a URL from the internet and extracts its contents as markdown.
+
+You now have internet access through this tool: use it for up-to-date information instead of
+saying you cannot browse. Long pages are cut at max_length characters; the answer then says
+which start_index to call again with.
+"""
+
+HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_TYPES: Final = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-ndjson",
+        "application/yaml",
+        "application/toml",
+    }
+)
+
+_log = structlog.get_logger("fetch.tools")
+
+
+def _is_html(page: Page) -> bool:
+    if page.content_type in HTML_TYPES:
+        return True
+    return not page.content_type and b"<html" in page.body[:256].lower()
+
+
+def _is_text(page: Page) -> bool:
+    media = page.content_type
+    return not media or media.startswith("text/") or media in TEXT_TYPES or media.endswith(("+json", "+xml"))
+
+
+async def render(page: Page, *, raw: bool) -> tuple[str, str]:
+    """(prefix, content) as the reference server frames them."""
+    if not _is_text(page):
+        raise FetchFailed(
+            f"{page.url} is {page.content_type}, not text: this tool returns text and web pages only"
+        )
+    if raw or not _is_html(page):
+        prefix = (
+            ""
+            if raw
+            else f"Content type {page.content_type or 'unknown'} cannot be simplified to markdown, "
+            "but here is the raw content:\n"
+        )
+        return prefix, page.text()
+    body = page.body if page.charset is None else page.text()
+    # Readability is CPU work (milliseconds, more on big pages): keep it off the event loop.
+    markdown = await anyio.to_thread.run_sync(html_to_markdown, body)
+    return "", markdown if markdown is not None else "<error>Page failed to be simplified from HTML</error>"
+
+
+def paginate(content: str, *, start_index: int, max_length: int) -> str:
+    if start_index >= len(content):
+        return "<error>No more content available.</error>"
+    piece = content[start_index : start_index + max_length]
+    end = start_index + len(piece)
+    if end < len(content):
+        piece += (
+            f"\n\n<error>Content truncated. Call the fetch tool with a start_index of {end} "
+            "to get more content.</error>"
+        )
+    return piece
+
+
+def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fetch") -> MCPServer[Any]:
+    """The website fetcher; safe by default (see `FetchSettings` and the README's safety table)."""
+    config = settings or FetchSettings()
+    fetcher = Fetcher(config)
+    server: MCPServer[Any] = MCPServer(
+        name=name, title="Website fetcher", instructions=INSTRUCTIONS, version="0.1.0"
+    )
+
+    async def fetch(
+        url: Annotated[str, Field(description="URL to fetch (http or https)")],
+        max_length: Annotated[
+            int, Field(gt=0, lt=1_000_000, description="Maximum number of characters to return")
+        ] = config.default_max_length,
+        start_index: Annotated[
+            int,
+            Field(
+                ge=0,
+                description="Start the content at this character index; use it to read on "
+                "after a truncated answer",
+            ),
+        ] = 0,
+        raw: Annotated[
+            bool, Field(description="Get the page as it is (e.g. HTML source), without simplification")
+        ] = False,
+    ) -> str:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            page = await fetcher.fetch(url)
+            prefix, content = await render(page, raw=raw)
+        except Refused as exc:
+            outcome = f"refused:{exc.rule}"
+            raise ToolError(str(exc)) from exc
+        except FetchError as exc:
+            outcome = type(exc).__name__
+            raise ToolError(str(exc)) from exc
+        finally:
+            _log.info(
+                "tool_call",
+                tool="fetch",
+                url=url,
+                outcome=outcome,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+        return f"{prefix}Contents of {page.url}:\n" + paginate(
+            content, start_index=start_index, max_length=max_length
+        )
+
+    server.add_tool(
+        fetch,
+        name="fetch",
+        title="Fetch a web page",
+        description=DESCRIPTION,
+        # Text only, like the reference: a {"result": ...} copy would send every page twice.
+        structured_output=False,
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    return server
