@@ -6,6 +6,11 @@ Layers, one module each: `commands` (the SDK parser), `flight` (state machine), 
 `__main__` (the `drone-sim` CLI). `video` and `pose` provide the camera.
 """
 
+import logging as _logging
+import sys as _sys
+
+import structlog as _structlog
+
 from drone_sim.commands import Command, ParseError, parse
 from drone_sim.config import DroneConfig
 from drone_sim.drone import Drone, Handled, Output, Reply, StartVideo, StopVideo
@@ -54,3 +59,12 @@ __all__ = [
     "VideoStream",
     "parse",
 ]
+
+if not _structlog.is_configured():
+    # structlog's own default prints every event, debug included, to stdout: until a program
+    # configures logging (`drone-sim` does, and so does a server embedding the simulator),
+    # INFO and above go to stderr.
+    _structlog.configure(
+        wrapper_class=_structlog.make_filtering_bound_logger(_logging.INFO),
+        logger_factory=_structlog.PrintLoggerFactory(_sys.stderr),
+    )

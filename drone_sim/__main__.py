@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 import anyio
+import structlog
 
 from drone_sim.config import DroneConfig
 from drone_sim.faults import Faults, parse_delay
@@ -145,17 +146,31 @@ async def serve(sim: DroneSimulator) -> None:
             where = f"udp://{host}:{port} (state -> :{sim.state_port}, speedup {speedup:g})"
             print(f"drone_sim listening on {where}", flush=True)
             async for signum in signals:
-                logging.getLogger("drone_sim").info("stopping on %s", signal.Signals(signum).name)
+                structlog.get_logger("drone_sim").info("sim_stopping", signal=signal.Signals(signum).name)
                 break
+
+
+def configure_logging(level: str) -> None:
+    """structlog key-value lines on stderr (stdout carries only the listening announcement).
+
+    The simulator is a program of its own: it configures structlog itself rather than through
+    `servers.logs` (embedded in a server, it logs through that server's configuration)."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(str(args.log_level))
     anyio.run(serve, simulator_from_args(args))
     return 0
 

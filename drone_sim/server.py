@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Literal, Protocol, Self, cast
 
 import anyio
 import anyio.abc
+import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from drone_sim.commands import Emergency
@@ -47,7 +47,7 @@ from drone_sim.truth import GroundTruth
 from tello_io.clock import Clock, ScaledClock
 from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
 
-log = logging.getLogger("drone_sim")
+log = structlog.get_logger("drone_sim")
 
 DEFAULT_COMMAND_PORT = 8889
 
@@ -222,7 +222,7 @@ class DroneSimulator:
             await tg.start(self._receiver, self._sock)
             tg.start_soon(self._ticker)
             self._stack = stack.pop_all()
-        log.info("drone_sim listening on udp://%s:%d", *self.address)
+        log.info("sim_listening", address=f"udp://{self.address[0]}:{self.address[1]}")
         return self
 
     async def __aexit__(
@@ -373,11 +373,11 @@ class DroneSimulator:
     def _on_datagram(self, data: bytes, sender: Address) -> None:
         now = self.clock.now()
         if self.faults.drop_command():
-            log.debug("lost command %r from %s:%d", data, *sender)
+            log.debug("command_lost", data=data, sender=f"{sender[0]}:{sender[1]}")
             self.truth.note_received(ReceivedDatagram(now, data, sender, dropped=True))
         else:
             handled = self.drone.handle(data, sender, now)
-            log.debug("command %r from %s:%d -> seq %s", data, *sender, handled.seq)
+            log.debug("command_received", data=data, sender=f"{sender[0]}:{sender[1]}", seq=handled.seq)
             self.truth.note_received(
                 ReceivedDatagram(now, data, sender, ignored=handled.ignored, seq=handled.seq)
             )
@@ -417,7 +417,7 @@ class DroneSimulator:
             try:
                 await self._send_datagram(item.data, item.to)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
-                log.debug("send to %s:%d failed: %r", *item.to, exc)
+                log.debug("send_failed", to=f"{item.to[0]}:{item.to[1]}", error=repr(exc))
                 if item.reply is not None:
                     self._note_dropped(item.reply, f"send failed: {exc!r}")
                 continue
@@ -519,7 +519,7 @@ class DroneSimulator:
                 await streamer.stream(send)
             except Exception as exc:
                 # A broken camera must not take the drone down with it: log, record, carry on.
-                log.exception("video streamer failed")
+                log.exception("video_streamer_failed")
                 self.drone.record_event(self.clock.now(), EventKind.VIDEO_FAILED, repr(exc))
         if self._video_scope is scope:
             self._video_scope = None

@@ -20,7 +20,7 @@ import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import Processor
 
-__all__ = ["LogFormat", "configure_logging", "get_logger"]
+__all__ = ["LogFormat", "configure_logging", "default_to_stderr", "get_logger"]
 
 LogFormat = Literal["json", "console"]
 
@@ -52,6 +52,16 @@ def _shared_processors() -> list[Processor]:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+
+
+def default_to_stderr() -> None:
+    """Until `configure_logging` runs (tests, library use), structlog's own default would print
+    every event, debug included, to stdout: send INFO and above to stderr instead."""
+    if not structlog.is_configured():
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        )
 
 
 def configure_logging(fmt: LogFormat = "json", level: int | str = logging.INFO) -> None:

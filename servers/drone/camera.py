@@ -23,7 +23,6 @@ are decoded on arrival.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from typing import Final, Protocol, cast
 import anyio
 import av
 import numpy as np
+import structlog
 from anyio.abc import TaskStatus
 from av.error import FFmpegError
 from av.packet import Packet
@@ -55,7 +55,7 @@ __all__ = [
     "to_jpeg",
 ]
 
-_log = logging.getLogger(__name__)
+_log = structlog.get_logger("drone.camera")
 
 VIDEO_PORT: Final = 11111
 """The port a Tello sends its video to."""
@@ -499,7 +499,7 @@ class VideoReceiver:
                     try:
                         self.feed(data)
                     except Exception:  # a decoder bug must not take the video down: log, restart
-                        _log.exception("video decoding failed; restarting the decoder")
+                        _log.exception("video_decode_failed", action="decoder restarted")
                         self.stats.internal_errors += 1
                         self._decoder = H264StreamDecoder(self.stats)
             finally:

@@ -73,7 +73,7 @@ def _tool_call(
         @functools.wraps(fn)
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             started = time.perf_counter()
-            arguments = {k: v for k, v in kwargs.items() if not isinstance(v, Context)}
+            arguments = _loggable(kwargs)
             try:
                 result = await fn(*args, **kwargs)
             except DroneError as exc:
@@ -98,6 +98,19 @@ def _tool_call(
         return call
 
     return wrap
+
+
+def _loggable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A tool call's arguments as they may appear in a log line: the model's plain values only.
+    Anything else (the request context, a resolver's elicitation answer) is named by its type,
+    never rendered: internal objects and a human's answers stay out of logs."""
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if isinstance(value, Context):
+            continue
+        plain = value is None or isinstance(value, str | int | float | bool)
+        out[key] = value if plain else f"<{type(value).__name__}>"
+    return out
 
 
 def _progress(ctx: Context) -> Progress:

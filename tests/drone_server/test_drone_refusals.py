@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
@@ -383,3 +384,21 @@ async def test_flight_actions_on_the_ground_are_refused(drone: Drone) -> None:
                 assert result.is_error, tool
                 assert "not flying" in text_of(result), tool
             assert_nothing_sent(truth, before)
+
+
+@pytest.mark.virtual_time
+async def test_the_elicitation_answer_never_reaches_a_log_line() -> None:
+    answer = Answer("accept", True)
+    async with connect("memory-legacy", elicitation_callback=answer) as conn:
+        with anyio.fail_after(20):
+            await _takeoff(conn.client)
+            with structlog.testing.capture_logs() as logs:
+                result = await conn.client.call_tool("emergency", {})
+    assert not result.is_error, text_of(result)
+    [call] = [entry for entry in logs if entry["event"] == "tool_call" and entry["tool"] == "emergency"]
+    assert call["outcome"] == "ok"
+    # The model's own argument is logged; the human's answer only by its type.
+    assert call["arguments"]["confirm"] is False
+    answer_logged = call["arguments"]["answer"]
+    assert answer_logged == f"<{answer_logged.strip('<>')}>", call
+    assert "True" not in answer_logged, call
