@@ -115,8 +115,12 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
             port: int = await tg.start(serve, app, http)
             shown = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
             base = f"http://{shown}:{port}"
-            lines = [f"tello-mcp {package_version()}: MCP endpoints (probes {base}/healthz {base}/readyz)"]
-            lines += [f"  {line}" for line in endpoints(components, base)]
+            served = endpoints(components, base)
+            lines = [
+                f"tello-mcp {package_version()}: {len(served)} MCP endpoints "
+                f"(probes {base}/healthz {base}/readyz)",
+                *(f"  {line}" for line in served),
+            ]
             print("\n".join(lines))
             sys.stdout.flush()
             async for signum in signals:

@@ -1,15 +1,15 @@
 """The drone as a component of the suite: every drone endpoint over one shared `DroneRuntime`.
 
-Today that is Standard mode at `/drone`; the tool modes (`/drone-search`, `/drone-code`,
-`/drone-codesearch`) mount here beside it over the same runtime, so one link flies the
-drone for all of them.
+Standard mode at `/drone` and the tool modes beside it (`/drone-search`, `/drone-code`,
+`/drone-codesearch`, built by `tool_modes` from the Standard server), all over the same
+runtime, so one link flies the drone for all of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import anyio
@@ -24,13 +24,25 @@ from servers.drone.server import build_drone_server, watch_state
 from servers.http import HttpSettings
 from servers.resource_updates import ResourceUpdates
 from servers.suite import Component, build_suite_app
+from tool_modes.code import CodeRunner
+from tool_modes.modes import MODES, Mode, mode_mounts
 
 STANDARD_PATH = "/drone"
 
 
-def drone_mounts(runtime: DroneRuntime) -> tuple[dict[str, MCPServer[Any]], list[ResourceUpdates]]:
+def drone_mounts(
+    runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES, code_runner: CodeRunner | None = None
+) -> tuple[dict[str, MCPServer[Any]], list[ResourceUpdates]]:
+    """The drone in each tool mode (`/drone`, `/drone-search`, `/drone-code`,
+    `/drone-codesearch`), every one over the same runtime: one link flies the drone for all."""
     server, updates = build_drone_server(runtime)
-    return {STANDARD_PATH: server}, [updates]
+    return mode_mounts(server, STANDARD_PATH, modes=modes, code_runner=code_runner), [updates]
+
+
+CONNECT_WAIT_S = 2.0
+"""Seconds start-up waits for the drone's first state packets, so a client's first call does not
+see a link still coming up; a drone that stays silent (off, out of range) does not hold up
+serving longer than this: the link keeps probing and `get_state` says what it sees."""
 
 
 @contextlib.asynccontextmanager
@@ -38,19 +50,24 @@ async def running(runtime: DroneRuntime, notifiers: list[ResourceUpdates]) -> As
     """Start the runtime and the state-change publisher; land and close on exit."""
     async with runtime, anyio.create_task_group() as tg:
         tg.start_soon(watch_state, runtime, notifiers)
+        with runtime.clock.move_on_after(CONNECT_WAIT_S):
+            while not runtime.ready():
+                await runtime.link.wait_changed()
         try:
             yield runtime
         finally:
             tg.cancel_scope.cancel()
 
 
-def drone_component(runtime: DroneRuntime) -> Component:
-    """The drone's endpoints over `runtime`, which the component's lifespan starts and stops."""
-    mounts, notifiers = drone_mounts(runtime)
+def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> Component:
+    """The drone's endpoints over `runtime`, which the component's lifespan starts and stops,
+    with the sandbox workers of the code modes."""
+    runner = CodeRunner() if {"code", "codesearch"} & set(modes) else None
+    mounts, notifiers = drone_mounts(runtime, modes=modes, code_runner=runner)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncGenerator[None]:
-        async with running(runtime, notifiers):
+        async with contextlib.AsyncExitStack() if runner is None else runner, running(runtime, notifiers):
             yield
 
     s = runtime.settings
@@ -65,9 +82,9 @@ def drone_component(runtime: DroneRuntime) -> Component:
     )
 
 
-def build_drone_app(runtime: DroneRuntime, http: HttpSettings) -> Starlette:
+def build_drone_app(runtime: DroneRuntime, http: HttpSettings, *, modes: Sequence[Mode] = MODES) -> Starlette:
     """The drone alone in an app (tests; `tello-mcp serve drone` goes through the registry)."""
-    return build_suite_app([drone_component(runtime)], http)
+    return build_suite_app([drone_component(runtime, modes=modes)], http)
 
 
 ADMIN_ADDRESS_PATH = "/admin/drone-address"

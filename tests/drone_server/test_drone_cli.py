@@ -66,10 +66,13 @@ async def cli(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
         assert process.stdout is not None
         lines: list[str] = []
         stdout = BufferedByteReceiveStream(process.stdout)
-        expected = len(SERVERS) if request.param == ["serve"] else 1
         with anyio.fail_after(START_TIMEOUT):
-            while len([line for line in lines if ENDPOINT.match(line)]) < expected:
-                lines.append((await stdout.receive_until(b"\n", 4096)).decode())
+            lines.append((await stdout.receive_until(b"\n", 4096)).decode())
+            header = re.search(r": (\d+) MCP endpoints", lines[0])
+            assert header is not None, lines[0]
+            lines.extend(
+                [(await stdout.receive_until(b"\n", 4096)).decode() for _ in range(int(header.group(1)))]
+            )
         banner = "\n".join(lines)
         match = URL.search(banner)
         assert match is not None, banner
@@ -107,6 +110,8 @@ async def test_every_endpoint_in_the_banner_serves_both_eras(cli: Cli) -> None:
     }
     names = set(served.values())
     assert names == (set(SERVERS) if len(names) > 1 else {"drone"})
+    drone_paths = {url.rsplit("/", 1)[1] for url, name in served.items() if name == "drone"}
+    assert drone_paths == {"drone", "drone-search", "drone-code", "drone-codesearch"}
     with anyio.fail_after(30):
         for url in served:
             for mode in ERAS:
