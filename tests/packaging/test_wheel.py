@@ -1,0 +1,114 @@
+"""The wheel works on its own: built from this checkout, installed into a fresh venv outside it,
+`tello-mcp serve --sim` starts there and serves the tools, the prompts and the skill.
+
+The fresh venv gets only the wheel; its third-party dependencies come from the development
+venv through a path entry (no download, no editable finder: a plain `.pth` path line does not
+run the development venv's own `.pth` hooks). Everything of ours is imported from the wheel,
+which the test checks, so a file missing from the package data fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import sysconfig
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+from mcp import Client
+
+REPO = Path(__file__).resolve().parents[2]
+DEV_SITE = Path(sysconfig.get_paths()["purelib"])
+TOOLS = 15
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel built from this checkout; returns its bin directory."""
+    root = tmp_path_factory.mktemp("wheel")
+    dist = root / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(REPO)],
+        check=True,
+        timeout=300,
+        cwd=root,
+    )
+    [wheel] = dist.glob("tello_mcp-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
+        check=True,
+        timeout=300,
+        cwd=root,
+    )
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+    )
+    (site / "zz_dependencies.pth").write_text(f"{DEV_SITE}\n", encoding="utf-8")
+    return venv / "bin"
+
+
+def test_our_packages_come_from_the_wheel(installed: Path) -> None:
+    packages = ("servers", "skills", "tool_modes", "drone_sim", "tello_io")
+    probe = (
+        f"import importlib.resources as r, tool_modes.sandbox as s, {', '.join(packages)};"
+        f"print({', '.join(f'{p}.__file__' for p in packages)});"
+        "print(sorted(p.name for p in r.files(s).iterdir() if p.name.endswith('.js')))"
+    )
+    done = subprocess.run(
+        [str(installed / "python"), "-c", probe], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert done.returncode == 0, done.stderr
+    files, scripts = done.stdout.splitlines()
+    for path in files.split():
+        assert str(installed.parent) in path, f"{path} is not the installed copy"
+    assert "prelude.js" in scripts
+
+
+@pytest.fixture
+async def served(installed: Path, tmp_path: Path, anyio_backend: object) -> AsyncGenerator[str]:
+    command = [str(installed / "tello-mcp"), "serve", "drone", "--sim", "--port", "0"]
+    errors = (tmp_path / "stderr.log").open("wb")
+    process = await anyio.open_process(command, cwd=tmp_path, stdin=subprocess.DEVNULL, stderr=errors)
+    try:
+        assert process.stdout is not None
+        stdout = BufferedByteReceiveStream(process.stdout)
+        with anyio.fail_after(60):
+            banner = ""
+            while (match := re.search(r"(http://127\.0\.0\.1:\d+/drone)\b", banner)) is None:
+                banner += (await stdout.receive_until(b"\n", 4096)).decode() + "\n"
+        yield match.group(1)
+    finally:
+        process.terminate()
+        with anyio.move_on_after(20):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.aclose()
+        errors.close()
+
+
+@pytest.mark.anyio
+async def test_the_installed_server_serves_tools_prompts_and_the_skill(served: str) -> None:
+    with anyio.fail_after(60):
+        async with Client(served, mode="2026-07-28") as client:
+            tools = (await client.list_tools()).tools
+            prompts = (await client.list_prompts()).prompts
+            skill = await client.read_resource("skill://drone-operations/SKILL.md")
+    assert len(tools) == TOOLS
+    assert {p.name for p in prompts} >= {"preflight_check", "emergency_procedure"}
+    text = getattr(skill.contents[0], "text", "")
+    assert text.startswith("---\nname: drone-operations")
