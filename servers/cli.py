@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from servers.config import SERVE, ServeSettings
 from servers.http import serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
-from servers.suite import Component, build_suite_app, endpoints, nested
+from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
 from servers.version import package_version
 
 
@@ -61,20 +62,36 @@ def plan(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Serve
     """Resolve `serve` arguments (without the word `serve`) and the environment, as `main` does.
     Bad input exits with status 2 and a message naming the flag, like any argparse error."""
     parser = _parser()
-    args = parser.parse_args(["serve", *argv])
+    own, command = _split_command(list(argv))
+    args = parser.parse_args(["serve", *own])
+    args.upstream_command = command
     return _plan(parser, args, environ)
+
+
+def _split_command(argv: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """`serve proxy ... -- COMMAND ARGS`: our arguments, and the upstream command after `--`."""
+    if "--" not in argv:
+        return argv, ()
+    at = argv.index("--")
+    return argv[:at], tuple(argv[at + 1 :])
 
 
 def _plan(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None
 ) -> ServePlan:
-    names: list[str] = list(dict.fromkeys(args.servers)) or list(SERVERS)
+    command: tuple[str, ...] = getattr(args, "upstream_command", ())
+    if command and list(args.servers) != ["proxy"]:
+        parser.error("a command after -- is the upstream of `tello-mcp serve proxy` only")
+    names: list[str] = list(dict.fromkeys(args.servers)) or [n for n, e in SERVERS.items() if e.in_all]
     unknown = [n for n in names if n not in SERVERS]
     if unknown:
         parser.error(f"unknown server {', '.join(unknown)}: choose from {', '.join(SERVERS)}")
     try:
         common = SERVE.resolve(args, environ)
         chosen = {n: SERVERS[n].settings.resolve(args, environ) for n in names}
+        if "proxy" in chosen:
+            chosen["proxy"] = dataclasses.replace(chosen["proxy"], command=command)
+            chosen["proxy"].target()  # exactly one upstream
     except ValueError as exc:
         parser.error(str(exc))
     if common.transport == "stdio" and len(names) != 1:
@@ -84,7 +101,9 @@ def _plan(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    own, command = _split_command(sys.argv[1:] if argv is None else list(argv))
+    args, rest = parser.parse_known_args(own)
+    args.upstream_command = command
     if args.command == "sim":
         from drone_sim.__main__ import main as sim_main
 
@@ -93,17 +112,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     chosen = _plan(parser, args, None)
     configure_logging(chosen.common.log_format, chosen.common.log_level)
-    components = [SERVERS[name].component(settings) for name, settings in chosen.servers.items()]
+    entries = [(SERVERS[name], settings) for name, settings in chosen.servers.items()]
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_main, chosen.common, components)
+        anyio.run(_main, chosen.common, entries)
     return 0
 
 
-async def _main(common: ServeSettings, components: list[Component]) -> None:
-    if common.transport == "stdio":
-        await _serve_stdio(components[0])
-    else:
-        await _serve_http(common, components)
+async def _main(common: ServeSettings, entries: list[tuple[ServerEntry[Any], Any]]) -> None:
+    async with opened(entries) as components:
+        if common.transport == "stdio":
+            await _serve_stdio(components[0])
+        else:
+            await _serve_http(common, components)
 
 
 async def _serve_http(common: ServeSettings, components: list[Component]) -> None:

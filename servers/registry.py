@@ -12,6 +12,7 @@ from typing import Any
 from servers.drone.config import DRONE, DroneSettings
 from servers.everything.settings import EVERYTHING, EverythingSettings
 from servers.fetch.config import FETCH, FetchConfig
+from servers.proxy import PROXY, proxy_component
 from servers.suite import Component, ServerEntry
 
 EVERYTHING_PATH = "/everything"
@@ -41,11 +42,21 @@ SERVERS: dict[str, ServerEntry[Any]] = {
     entry.name: entry
     for entry in (
         ServerEntry(
-            "drone", "the drone's tools over one drone link (add --sim for the simulator)", DRONE, _drone
+            "drone",
+            "the drone's tools over one drone link (add --sim for the simulator)",
+            DRONE,
+            build=_drone,
         ),
         ServerEntry(
-            "everything", "every MCP feature, for clients and gateways to try", EVERYTHING, _everything
+            "everything", "every MCP feature, for clients and gateways to try", EVERYTHING, build=_everything
         ),
-        ServerEntry("fetch", "website fetcher: fetch(url) as markdown, safe by default", FETCH, _fetch),
+        ServerEntry("fetch", "website fetcher: fetch(url) as markdown, safe by default", FETCH, build=_fetch),
+        ServerEntry(
+            "proxy",
+            "any MCP server's tools in a tool mode (--upstream URL or -- COMMAND)",
+            PROXY,
+            connect=proxy_component,
+            in_all=False,
+        ),
     )
 }

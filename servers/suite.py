@@ -49,15 +49,47 @@ class Component:
 
 @dataclass(frozen=True, slots=True)
 class ServerEntry(Generic[S]):
-    """A server of the suite, as `tello-mcp serve NAME` knows it."""
+    """A server of the suite, as `tello-mcp serve NAME` knows it.
+
+    `build` makes the component from settings alone; `connect`, for a server that must reach
+    something before it knows what to serve (the proxy lists its upstream's tools), makes it
+    inside an async context that stays open while it is served. `in_all`: part of a bare
+    `tello-mcp serve`."""
 
     name: str
     summary: str
     settings: SettingsGroup[S]
-    build: Callable[[S], Component]
+    build: Callable[[S], Component] | None = None
+    connect: Callable[[S], AbstractAsyncContextManager[Component]] | None = None
+    in_all: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.build is None) == (self.connect is None):
+            raise ValueError(f"{self.name}: give exactly one of build and connect")
 
     def component(self, settings: S) -> Component:
+        if self.build is None:
+            raise TypeError(f"{self.name} must be connected first (see `opened`)")
         return self.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def opened(self, settings: S) -> AsyncGenerator[Component]:
+        if self.connect is not None:
+            async with self.connect(settings) as component:
+                yield component
+        else:
+            yield self.component(settings)
+
+
+@contextlib.asynccontextmanager
+async def opened(entries: Sequence[tuple[ServerEntry[Any], Any]]) -> AsyncGenerator[list[Component]]:
+    """Every entry's component, with the connections some of them need held open."""
+    if not entries:
+        yield []
+        return
+    (entry, settings), rest = entries[0], entries[1:]
+    async with entry.opened(settings) as first, opened(rest) as others:
+        yield [first, *others]
 
 
 @dataclass(slots=True)

@@ -57,6 +57,8 @@ def _resolved(group: SettingsGroup[Any], argv: list[str], environ: dict[str, str
     if group is SERVE:  # one named server, so that --transport stdio is valid too
         return plan(["drone", *argv], environ=environ).common
     name = next(n for n, entry in SERVERS.items() if entry.settings is group)
+    if name == "proxy" and "--upstream" not in argv and "TELLO_MCP_UPSTREAM" not in environ:
+        argv = [*argv, "--", "upstream-command"]  # a proxy needs exactly one upstream
     return plan([name, *argv], environ=environ).servers[name]
 
 
@@ -71,12 +73,14 @@ def test_default_flag_and_environment_agree(case: tuple[SettingsGroup[Any], Sett
     assert _field(group, _resolved(group, argv, {}), setting.name) == value
     assert _field(group, _resolved(group, [], {setting.env: text}), setting.name) == value
     # The flag wins over the variable.
-    default_text = setting.shown_default
+    wins_text, wins = setting.shown_default, setting.default
+    if setting.kind is str and not wins_text:  # an empty default: a second non-default value
+        wins_text = wins = text + "-2"
     if setting.kind is bool:
         winner = [setting.flag] if setting.default else [f"--no-{setting.flag[2:]}"]
     else:
-        winner = [setting.flag, default_text]
-    assert _field(group, _resolved(group, winner, {setting.env: text}), setting.name) == setting.default
+        winner = [setting.flag, wins_text]
+    assert _field(group, _resolved(group, winner, {setting.env: text}), setting.name) == wins
 
 
 def test_drone_defaults_are_the_components_defaults() -> None:
