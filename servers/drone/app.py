@@ -51,7 +51,7 @@ async def running(runtime: DroneRuntime, notifiers: list[ResourceUpdates]) -> As
     async with runtime, anyio.create_task_group() as tg:
         tg.start_soon(watch_state, runtime, notifiers)
         with runtime.clock.move_on_after(CONNECT_WAIT_S):
-            while not runtime.ready():
+            while not runtime.connected():
                 await runtime.link.wait_changed()
         try:
             yield runtime
@@ -77,7 +77,10 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
         stdio=mounts[STANDARD_PATH],
         lifespan=lifespan,
         ready=runtime.ready,
-        routes=[Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"])],
+        routes=[
+            Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"]),
+            Route(STATUS_PATH, _drone_status(runtime), methods=["GET"]),
+        ],
         detail="embedded simulator" if s.sim else f"drone at {s.drone_host}:{s.drone_port}",
     )
 
@@ -88,6 +91,28 @@ def build_drone_app(runtime: DroneRuntime, http: HttpSettings, *, modes: Sequenc
 
 
 ADMIN_ADDRESS_PATH = "/admin/drone-address"
+STATUS_PATH = "/drone-status"
+
+
+def _drone_status(runtime: DroneRuntime) -> Callable[[Request], Awaitable[Response]]:
+    """The drone link as operators and monitoring see it (always 200 while serving): the
+    readiness probe deliberately ignores it."""
+
+    async def endpoint(_: Request) -> Response:
+        if not runtime.ready():
+            return JSONResponse({"link": "starting"}, status_code=503)
+        reading = runtime.link.reading()
+        return JSONResponse(
+            {
+                "drone": reading.drone,
+                "link": reading.status.value,
+                "state_age_s": None if reading.state_age_s is None else round(reading.state_age_s, 3),
+                "reply_age_s": None if reading.reply_age_s is None else round(reading.reply_age_s, 3),
+                "flying": runtime.link.is_flying(),
+            }
+        )
+
+    return endpoint
 _LOOPBACK = ("127.", "::1", "localhost")
 
 

@@ -76,7 +76,13 @@ class DroneRuntime:
         return self._photos
 
     def ready(self) -> bool:
-        """For /readyz: the drone answers and its state stream is live."""
+        """For /readyz: the runtime is up, so the drone's endpoints serve MCP. Not whether the
+        drone answers: a readiness probe failing on that would take the pod out of its Service
+        exactly when an agent needs `get_state` to learn the link is down (`/drone-status`)."""
+        return self._link is not None
+
+    def connected(self) -> bool:
+        """The drone answers and its state stream is live."""
         return self._link is not None and self._link.status() is LinkStatus.CONNECTED
 
     async def __aenter__(self) -> Self:

@@ -25,7 +25,7 @@ async def served() -> AsyncIterator[tuple[DroneRuntime, str]]:
     async with anyio.create_task_group() as tg:
         port: int = await tg.start(serve, app, http)
         with anyio.fail_after(10):
-            while not runtime.ready():
+            while not runtime.connected():
                 await runtime.link.wait_changed()
         yield runtime, f"http://127.0.0.1:{port}{ADMIN_ADDRESS_PATH}"
         tg.cancel_scope.cancel()

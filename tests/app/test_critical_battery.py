@@ -15,7 +15,7 @@ async def test_critical_battery_lands_a_flying_drone_once() -> None:
         sim = runtime.sim
         assert sim is not None
         with anyio.fail_after(10):
-            while not runtime.ready():
+            while not runtime.connected():
                 await runtime.link.wait_changed()
         await runtime.pilot.takeoff()
         assert sim.truth.flying

@@ -23,7 +23,7 @@ async def runtime(anyio_backend: object) -> AsyncIterator[DroneRuntime]:
 
 async def until_ready(runtime: DroneRuntime) -> None:
     with anyio.fail_after(10):
-        while not runtime.ready():
+        while not runtime.connected():
             await runtime.link.wait_changed()
 
 

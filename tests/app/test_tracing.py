@@ -38,7 +38,7 @@ async def test_drone_commands_are_spans_inside_the_tool_call_span(spans: InMemor
         server, _ = build_drone_server(runtime)
         async with Client(server) as client:
             with anyio.fail_after(10):
-                while not runtime.ready():
+                while not runtime.connected():
                     await runtime.link.wait_changed()
                 assert not (await client.call_tool("get_sensor", {"sensor": "height"})).is_error
     finished = spans.get_finished_spans()
