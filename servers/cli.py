@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import structlog
 
-from servers.config import SERVE, ServeSettings
+from servers.config import SERVE, ServeSettings, settings_table
 from servers.http import serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     for entry in SERVERS.values():
         entry.settings.add_arguments(serve_parser)
     sub.add_parser("sim", help="run the UDP drone simulator (see 'tello-mcp sim --help')", add_help=False)
+    sub.add_parser("settings", help="print every setting (variable, flag, default) as a Markdown table")
     return parser
 
 
@@ -110,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sim_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "settings":
+        print(settings_table([SERVE, *(entry.settings for entry in SERVERS.values())]), end="")
+        return 0
     chosen = _plan(parser, args, None)
     configure_logging(chosen.common.log_format, chosen.common.log_level)
     entries = [(SERVERS[name], settings) for name, settings in chosen.servers.items()]

@@ -18,7 +18,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -149,6 +149,16 @@ class SettingsGroup(Generic[T]):
         parser = argparse.ArgumentParser()
         self.add_arguments(parser)
         return self.resolve(parser.parse_args(argv), environ)
+
+
+def settings_table(groups: Sequence[SettingsGroup[Any]]) -> str:
+    """Every setting as a Markdown table (the README's, and `tello-mcp settings`)."""
+    rows = ["| variable | flag | default | what |", "|---|---|---|---|"]
+    for group in groups:
+        for s in group.settings:
+            default = f"`{s.shown_default}`" if s.shown_default else "(empty)"
+            rows.append(f"| `{s.env}` | `{s.flag}` | {default} | {group.title}: {s.help} |")
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from servers.cli import plan
-from servers.config import SERVE
+from servers.config import SERVE, settings_table
 from servers.drone.app import _parse_address  # pyright: ignore[reportPrivateUsage]
 from servers.registry import SERVERS
 
@@ -142,3 +142,12 @@ async def test_the_djitellopy_snippet_flies_the_simulator() -> None:
             await anyio.to_thread.run_sync(run)
         assert printed.getvalue().strip() == str(sim.truth.battery_pct)
         assert [r.data for r in sim.truth.received] == [b"command", b"battery?"]
+
+
+def test_the_settings_table_is_the_generated_one() -> None:
+    documented = README.split("<!-- settings:start -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
+    generated = subprocess.run(
+        [str(BIN / "tello-mcp"), "settings"], capture_output=True, text=True, check=True
+    ).stdout
+    assert documented == generated, "regenerate the README's table with `tello-mcp settings`"
+    assert settings_table([SERVE, *(entry.settings for entry in SERVERS.values())]) == generated
