@@ -1,4 +1,4 @@
-"""`build_drone_server`: the drone's MCP server (Standard mode: all 15 tools), by factory.
+"""`build_drone_server`: the drone's MCP server (Standard mode: every drone tool), by factory.
 
 Nothing here opens a socket: the server flies whatever `DroneRuntime` it is given, so the
 same runtime (one link, one drone) can back several servers and tool modes in one process.

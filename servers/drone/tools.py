@@ -1,5 +1,6 @@
-"""The 15 drone tools as MCP tools: schemas, descriptions for a model, annotations, and the
-one place where drone errors become `isError` results.
+"""The drone tools as MCP tools, one function per group (reads, flight, camera, RMTT): schemas,
+descriptions for a model, annotations, and the one place where drone errors become `isError`
+results.
 
 Annotations follow the retry table in `servers.drone.commands`: a tool is `idempotentHint`
 exactly when its command may be safely re-sent, `destructiveHint` only for `emergency`.
@@ -137,8 +138,11 @@ def _rgb(field: str, colour: str) -> tuple[int, int, int]:
     return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
 
 
+ToolDecorator = Callable[[str, ToolAnnotations, str], Callable[[Callable[..., Awaitable[Any]]], None]]
+
+
 def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
-    """Add the 15 drone tools to `server`, all flying `runtime`'s one drone."""
+    """Add the drone tools to `server`, all flying `runtime`'s one drone: one group at a time."""
 
     def pilot() -> Pilot:
         return runtime.pilot
@@ -157,6 +161,15 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
             )
 
         return register
+
+    _reads(tool, pilot)
+    _flight(tool, pilot)
+    _camera(tool, runtime)
+    _rmtt(tool, pilot)
+
+
+def _reads(tool: ToolDecorator, pilot: Callable[[], Pilot]) -> None:
+    """State, battery and sensors: read-only, never a flight command."""
 
     @tool("get_state", READ, "Drone state")
     async def get_state() -> DroneState:
@@ -194,6 +207,10 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
         serial_number or hardware (`RMTT` for a RoboMaster TT). Includes the raw reply.
         """
         return await pilot().sensor(sensor)
+
+
+def _flight(tool: ToolDecorator, pilot: Callable[[], Pilot]) -> None:
+    """Flight actions (never retried), the harmless stop/land/speed, and the emergency stop."""
 
     @tool("takeoff", ONCE, "Take off")
     async def takeoff(ctx: Context) -> ActionResult:
@@ -297,6 +314,17 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
         """
         return await pilot().go_to(x, y, z, speed, mission_pad, _progress(ctx))
 
+    @tool("set_speed", SAFE_REPEAT, "Set flight speed")
+    async def set_speed(
+        speed_cm_s: Annotated[int, Field(ge=10, le=100, description="10..100 cm/s")],
+    ) -> ActionResult:
+        """Set the speed used by move (and the default pace of flight), in cm/s."""
+        return await pilot().set_speed(speed_cm_s)
+
+
+def _camera(tool: ToolDecorator, runtime: DroneRuntime) -> None:
+    """The photo: the video stream on demand, one decoded frame as JPEG."""
+
     @tool("capture_photo", READ, "Capture a photo")
     async def capture_photo() -> Annotated[CallToolResult, PhotoResult]:
         """What the drone's camera sees right now, as a JPEG image with its age.
@@ -315,12 +343,9 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
             structured_content=info.model_dump(mode="json"),
         )
 
-    @tool("set_speed", SAFE_REPEAT, "Set flight speed")
-    async def set_speed(
-        speed_cm_s: Annotated[int, Field(ge=10, le=100, description="10..100 cm/s")],
-    ) -> ActionResult:
-        """Set the speed used by move (and the default pace of flight), in cm/s."""
-        return await pilot().set_speed(speed_cm_s)
+
+def _rmtt(tool: ToolDecorator, pilot: Callable[[], Pilot]) -> None:
+    """The RoboMaster TT's expansion: top LED and 8x8 matrix."""
 
     @tool("set_led", SAFE_REPEAT, "Set the top LED (RMTT)")
     async def set_led(
