@@ -22,11 +22,11 @@ import anyio
 import httpx
 import pytest
 from anyio.abc import Process
-from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 
 from servers.registry import SERVERS
 from tests.drone_server.harness import ERAS, HTTP_STALE_AFTER_S, TIME_SCALE, TOOL_NAMES, structured
+from tests.support.serve import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -57,33 +57,12 @@ class Cli:
 
 @pytest.fixture(params=[["serve"], ["serve", "drone"]], ids=["all", "drone"])
 async def cli(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str) -> AsyncGenerator[Cli]:
-    """`tello-mcp serve [drone] --sim --port 0`, started, its printed URLs parsed; killed afterwards."""
-    stderr = tmp_path / "stderr.log"
+    """`tello-mcp serve [drone] --sim --port 0`, started, its printed URLs parsed; stopped after."""
     command = [str(TELLO_MCP), *request.param, *SIM, "--port", "0"]
-    with stderr.open("wb") as errors:
-        process = await anyio.open_process(command, cwd=REPO, stdin=subprocess.DEVNULL, stderr=errors)
-    try:
-        assert process.stdout is not None
-        lines: list[str] = []
-        stdout = BufferedByteReceiveStream(process.stdout)
-        with anyio.fail_after(START_TIMEOUT):
-            lines.append((await stdout.receive_until(b"\n", 4096)).decode())
-            header = re.search(r": (\d+) MCP endpoints", lines[0])
-            assert header is not None, lines[0]
-            lines.extend(
-                [(await stdout.receive_until(b"\n", 4096)).decode() for _ in range(int(header.group(1)))]
-            )
-        banner = "\n".join(lines)
-        match = URL.search(banner)
-        assert match is not None, banner
-        assert int(match.group(1)) != 0
-        yield Cli(process, match.group(0), banner, stderr)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with anyio.move_on_after(10):
-            await process.wait()
-        await process.aclose()
+    async with serving(command, tmp_path / "stderr.log", cwd=REPO) as served:
+        url = served.url("/drone")
+        assert URL.search(url) is not None, served.banner
+        yield Cli(served.process, url, served.banner, served.stderr)
 
 
 async def test_cli_serves_the_url_it_prints(cli: Cli) -> None:
@@ -109,7 +88,7 @@ async def test_every_endpoint_in_the_banner_serves_both_eras(cli: Cli) -> None:
         m.group(1): m.group(2) for line in cli.banner.splitlines() if (m := ENDPOINT.match(line))
     }
     names = set(served.values())
-    assert names == (set(SERVERS) if len(names) > 1 else {"drone"})
+    assert names == ({n for n, e in SERVERS.items() if e.in_all} if len(names) > 1 else {"drone"})
     drone_paths = {url.rsplit("/", 1)[1] for url, name in served.items() if name == "drone"}
     assert drone_paths == {"drone", "drone-search", "drone-code", "drone-codesearch"}
     with anyio.fail_after(30):

@@ -9,7 +9,6 @@ which the test checks, so a file missing from the package data fails here.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import sysconfig
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
+
+from tests.support.serve import serving
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_SITE = Path(sysconfig.get_paths()["purelib"])
@@ -80,25 +80,8 @@ def test_our_packages_come_from_the_wheel(installed: Path) -> None:
 @pytest.fixture
 async def served(installed: Path, tmp_path: Path, anyio_backend: object) -> AsyncGenerator[str]:
     command = [str(installed / "tello-mcp"), "serve", "drone", "--sim", "--port", "0"]
-    errors = (tmp_path / "stderr.log").open("wb")
-    process = await anyio.open_process(command, cwd=tmp_path, stdin=subprocess.DEVNULL, stderr=errors)
-    try:
-        assert process.stdout is not None
-        stdout = BufferedByteReceiveStream(process.stdout)
-        with anyio.fail_after(60):
-            banner = ""
-            while (match := re.search(r"(http://127\.0\.0\.1:\d+/drone)\b", banner)) is None:
-                banner += (await stdout.receive_until(b"\n", 4096)).decode() + "\n"
-        yield match.group(1)
-    finally:
-        process.terminate()
-        with anyio.move_on_after(20):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await process.aclose()
-        errors.close()
+    async with serving(command, tmp_path / "stderr.log", cwd=tmp_path) as started:
+        yield started.url("/drone")
 
 
 @pytest.mark.anyio

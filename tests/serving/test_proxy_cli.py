@@ -4,7 +4,6 @@ mode, its upstream reached over streamable HTTP (another `tello-mcp` process) or
 from __future__ import annotations
 
 import contextlib
-import re
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, Sequence
@@ -12,41 +11,22 @@ from pathlib import Path
 
 import anyio
 import pytest
-from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 from mcp_types import TextContent
+
+from tests.support.serve import serving as support_serving
 
 pytestmark = pytest.mark.anyio
 
 BIN = Path(sys.executable).parent
-START_TIMEOUT = 60.0
-ENDPOINT = re.compile(r"^  (http://127\.0\.0\.1:\d+/[a-z-]+)  ([a-z]+)")
 
 
 @contextlib.asynccontextmanager
 async def serving(argv: Sequence[str], tmp_path: Path) -> AsyncGenerator[dict[str, str]]:
-    """`tello-mcp serve ARGV --port 0`, until the block ends; yields {name: url} from its banner."""
-    errors = (tmp_path / f"stderr-{argv[0]}.log").open("wb")
+    """`tello-mcp serve ARGV`, until the block ends; yields {name: url} from its banner."""
     command = [str(BIN / "tello-mcp"), "serve", *argv]
-    process = await anyio.open_process(command, stdin=subprocess.DEVNULL, stderr=errors, cwd=tmp_path)
-    try:
-        assert process.stdout is not None
-        stdout = BufferedByteReceiveStream(process.stdout)
-        with anyio.fail_after(START_TIMEOUT):
-            header = (await stdout.receive_until(b"\n", 4096)).decode()
-            count = re.search(r": (\d+) MCP endpoints", header)
-            assert count is not None, header
-            lines = [(await stdout.receive_until(b"\n", 4096)).decode() for _ in range(int(count.group(1)))]
-        yield {m.group(2): m.group(1) for line in lines if (m := ENDPOINT.match(line))}
-    finally:
-        process.terminate()
-        with anyio.move_on_after(20):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await process.aclose()
-        errors.close()
+    async with support_serving(command, tmp_path / f"stderr-{argv[0]}.log", cwd=tmp_path) as served:
+        yield {name: url for url, name in served.endpoints.items()}
 
 
 async def _echo_through_search_mode(url: str, mode: str) -> None:
