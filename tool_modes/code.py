@@ -334,6 +334,9 @@ def _to_script(result: CallToolResult, images: list[ImageContent]) -> tuple[bool
     if result.is_error:
         return False, "\n".join(texts) or "the tool reported an error"
     if result.structured_content is not None:
+        # The script gets the structured value; images beside it (a photo and its metadata)
+        # still come back to the caller beside the run's result.
+        images.extend(block for block in result.content if isinstance(block, ImageContent))
         return True, json.dumps(result.structured_content)
     values: list[object] = []
     for block in result.content:

@@ -43,6 +43,7 @@ from servers.drone.errors import (
     Preempted,
     ProtocolError,
 )
+from servers.drone.flight import FlightTracker
 from servers.drone.protocol import (
     BadDatagram,
     CommandFailed,
@@ -131,7 +132,6 @@ class _Waiter:
         self.error: DroneError | None = None
 
 
-_AIRBORNE_CM = 10
 _GUARD_S = 5.0
 """Seconds past a command's last retry deadline before the link stops waiting on the core."""
 _Loop = Callable[[], Awaitable[None]]
@@ -154,8 +154,7 @@ class DroneLink:
         self._waiters: dict[int, _Waiter] = {}
         self._turn = anyio.Lock()
         self._changed = anyio.Event()
-        self._airborne = False
-        self._grounded_at: float | None = None  # when a landing or emergency last succeeded
+        self._flight = FlightTracker()
         self._speed: int | None = None
         self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
         self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
@@ -271,16 +270,11 @@ class DroneLink:
         )
 
     def is_flying(self) -> bool:
-        """Best knowledge: a takeoff we saw succeed, or a fresh state packet showing height
-        (sent after our last successful landing or emergency, not one from before it)."""
-        if self._airborne:
-            return True
+        """Best knowledge (`servers.drone.flight`): a takeoff we saw succeed, or a fresh state
+        packet showing height sent after our last landing or emergency."""
         t = self._core.telemetry
         now = self.clock.now()
-        age = self._core.state_age(now)
-        if t is None or age is None or age >= 5.0 or t.height_cm < _AIRBORNE_CM:
-            return False
-        return self._grounded_at is None or now - age > self._grounded_at
+        return self._flight.is_flying(None if t is None else t.height_cm, self._core.state_age(now), now)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -505,12 +499,8 @@ class DroneLink:
 
     def _on_success(self, event: CommandSucceeded) -> None:
         verb = event.command.verb
-        if verb == "takeoff":
-            self._airborne = True
-        elif verb in ("land", "emergency"):
-            self._airborne = False
-            self._grounded_at = event.at
-        elif verb == "speed":
+        self._flight.on_command_succeeded(verb, event.at)
+        if verb == "speed":
             self._speed = int(event.command.text.split()[1])
         self._record(event.command, "ok", event.raw, event.latency_s, event.attempts)
         self._log.info(
@@ -544,20 +534,18 @@ class DroneLink:
                 outcome = "preempted"
             case _:
                 outcome = "rejected"
-        if event.command.verb == "emergency":
-            self._airborne = False
+        self._flight.on_command_failed(event.command.verb, event.at)
         self._record(event.command, outcome, event.raw, latency, attempts)
         self._log.warning("command_failed", command=event.command.text, outcome=outcome, error=str(error))
         self._resolve(event.ticket, error=error)
 
     def _on_telemetry(self, event: TelemetryReceived) -> None:
-        if self._airborne and event.telemetry.height_cm < _AIRBORNE_CM:
+        if self._flight.on_telemetry(event.telemetry.height_cm, event.at) is not None:
             # We saw it take off, and now it streams from the ground without a landing we saw
-            # succeed: it landed on its own (idle or low-battery auto-land), fell (reboot,
-            # power loss) or was landed through another client. The state decides from here.
-            self._airborne = False
+            # succeed: our landing whose `ok` is on the way, or it came down on its own (idle or
+            # low-battery auto-land), fell (reboot, power loss) or was landed by another client.
             pending = self._core.pending
-            if pending is None or pending.verb != "land":  # else: our landing, its `ok` is on the way
+            if pending is None or pending.verb != "land":
                 self._log.warning("on_ground_without_our_landing", height_cm=event.telemetry.height_cm)
 
     def _on_status(self, event: StatusChanged) -> None:
