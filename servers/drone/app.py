@@ -113,6 +113,8 @@ def _drone_status(runtime: DroneRuntime) -> Callable[[Request], Awaitable[Respon
         )
 
     return endpoint
+
+
 _LOOPBACK = ("127.", "::1", "localhost")
 
 
