@@ -1,7 +1,14 @@
-"""`python -m benchmarks`: run the latency benchmark; exit 1 if a goal is missed."""
+"""`python -m benchmarks`: the drone-read latency benchmark, then (unless `--quick`) MCP
+throughput against the reference server; exit 1 if a goal is missed."""
 
 from __future__ import annotations
 
-from benchmarks.latency import main
+import sys
 
-raise SystemExit(main())
+from benchmarks import latency, throughput
+
+args = sys.argv[1:]
+status = latency.main(args)
+if "--quick" not in args:
+    status = max(status, throughput.main(["--profile"]))
+raise SystemExit(status)
