@@ -1,9 +1,18 @@
-"""Skills on disk (`skills/<name>/SKILL.md` + `prompts/*.md`) served as MCP prompts and resources.
+"""Skills on disk (`skills/<name>/SKILL.md`, `modes/*.md`, `prompts/*.md`) served as MCP
+prompts and resources.
 
 A skill is Markdown with a YAML front matter (`name`, `description`); each canned prompt is
 a Markdown template with front matter (`name`, `title`, `description`, `arguments`) whose
 body names its arguments as `{argument}`. The files are the single source: agents that load
 the skill directly and MCP clients that list prompts read the same words.
+
+A skill may have a text per tool mode, `modes/<mode>.md` (same front matter, `name` being the
+skill's): the same rules told in the way that mode reaches the tools. `SKILL.md` is the
+Standard-mode text (`modes/standard.md` is a byte-identical copy, so that every mode has a
+file). Every mode path serves its own text at the one URI `skill://<name>/SKILL.md`
+(`register_mode_text` on the mode server; `tool_modes.modes.share_resources` lets a mode
+server's own resource win over the Standard server's), so a client reads the skill at the same
+address on any path and gets the words for the tools it sees there.
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import structlog
 import yaml
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument, UserMessage
 
 SKILLS_DIR = Path(str(importlib.resources.files("skills")))
 """Where the skill files are: the `skills` package, in a checkout or an installed wheel alike."""
+_log = structlog.get_logger("servers.skills")
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -47,16 +58,42 @@ class CannedPrompt:
 
 
 @dataclass(frozen=True, slots=True)
+class ModeText:
+    """The skill told for one tool mode (`modes/<mode>.md`)."""
+
+    mode: str
+    description: str
+    body: str
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
 class Skill:
     name: str
     description: str
     body: str
     prompts: tuple[CannedPrompt, ...]
     path: Path
+    modes: tuple[ModeText, ...] = ()
 
     @property
     def text(self) -> str:
         return self.path.joinpath("SKILL.md").read_text(encoding="utf-8")
+
+    @property
+    def uri(self) -> str:
+        """Where every path serves the skill (the text of that path's mode)."""
+        return f"skill://{self.name}/SKILL.md"
+
+    def mode(self, mode: str) -> ModeText:
+        for text in self.modes:
+            if text.mode == mode:
+                return text
+        raise SkillError(f"skill {self.name!r} has no text for mode {mode!r} (modes/{mode}.md)")
 
 
 def _split(path: Path) -> tuple[dict[str, Any], str]:
@@ -123,7 +160,16 @@ def load_skill(path: Path) -> Skill:
     names = [p.name for p in prompts]
     if len(set(names)) != len(names):
         raise SkillError(f"{path}: duplicate prompt names {names}")
-    return Skill(name, description, body, prompts, path)
+    modes = tuple(load_mode_text(p, name) for p in sorted((path / "modes").glob("*.md")))
+    return Skill(name, description, body, prompts, path, modes)
+
+
+def load_mode_text(path: Path, skill: str) -> ModeText:
+    meta, body = _split(path)
+    name = _required(meta, "name", path)
+    if name != skill:
+        raise SkillError(f"{path}: name {name!r} must be the skill's, {skill!r}")
+    return ModeText(path.stem, _required(meta, "description", path), body, path)
 
 
 def register_skill(server: MCPServer[Any], skill: Skill) -> None:
@@ -141,13 +187,32 @@ def register_skill(server: MCPServer[Any], skill: Skill) -> None:
         )
 
     @server.resource(
-        f"skill://{skill.name}/SKILL.md",
-        name=f"{skill.name}-skill",
-        description=skill.description,
-        mime_type="text/markdown",
+        skill.uri, name=f"{skill.name}-skill", description=skill.description, mime_type="text/markdown"
     )
     async def skill_text() -> str:  # pyright: ignore[reportUnusedFunction]
         return skill.text
+
+
+def register_mode_text(server: MCPServer[Any], skill: Skill, mode: str) -> bool:
+    """Serve `mode`'s text of `skill` at the skill's URI on `server` (a mode server, whose own
+    resources win over the Standard server's it shares; its prompts stay the shared ones).
+
+    False, with a warning, when the skill has no text for `mode` (an install without
+    `modes/*.md`): the path then serves the shared Standard text rather than failing to start.
+    """
+    try:
+        text = skill.mode(mode)
+    except SkillError as exc:
+        _log.warning("skill_mode_text_missing", skill=skill.name, mode=mode, error=str(exc))
+        return False
+
+    @server.resource(
+        skill.uri, name=f"{skill.name}-skill", description=text.description, mime_type="text/markdown"
+    )
+    async def mode_text() -> str:  # pyright: ignore[reportUnusedFunction]
+        return text.text
+
+    return True
 
 
 def _renderer(canned: CannedPrompt) -> Any:

@@ -34,9 +34,24 @@ def drone_mounts(
     runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES, code_runner: CodeRunner | None = None
 ) -> tuple[dict[str, MCPServer[Any]], list[ResourceUpdates]]:
     """The drone in each tool mode (`/drone`, `/drone-search`, `/drone-code`,
-    `/drone-codesearch`), every one over the same runtime: one link flies the drone for all."""
+    `/drone-codesearch`), every one over the same runtime: one link flies the drone for all.
+    Every path serves the canned prompts, and its own mode's skill text at the skill's URI."""
     server, updates = build_drone_server(runtime)
-    return mode_mounts(server, STANDARD_PATH, modes=modes, code_runner=code_runner), [updates]
+    mounts = mode_mounts(server, STANDARD_PATH, modes=modes, code_runner=code_runner)
+    _serve_mode_skills(mounts)
+    return mounts, [updates]
+
+
+def _serve_mode_skills(mounts: dict[str, MCPServer[Any]]) -> None:
+    """`skill://drone-operations/SKILL.md` on each mode path: `modes/<mode>.md` of the skill
+    (the Standard server at `/drone` already serves `SKILL.md`, the Standard text)."""
+    from servers.skills import SKILLS_DIR, load_skill, register_mode_text
+
+    skill = load_skill(SKILLS_DIR / "drone-operations")
+    for mode in MODES:
+        path = f"{STANDARD_PATH}-{mode}"
+        if mode != "standard" and path in mounts:
+            register_mode_text(mounts[path], skill, mode)
 
 
 CONNECT_WAIT_S = 2.0
@@ -120,7 +135,9 @@ _LOOPBACK = ("127.", "::1", "localhost")
 
 def _drone_address(runtime: DroneRuntime) -> Callable[[Request], Awaitable[Response]]:
     """GET shows the drone's address; POST {"host": ..., "port": ...} re-points the link at a
-    drone that came back on another IP. Only from loopback (kubectl exec / port-forward)."""
+    drone that came back on another IP. Only from loopback (kubectl exec / port-forward); the
+    app's `RouteGuard` has already refused foreign Hosts and Origins and non-JSON POSTs, which
+    is what keeps a web page in the operator's browser from re-pointing it."""
 
     async def endpoint(request: Request) -> Response:
         client = request.client.host if request.client else ""
