@@ -10,7 +10,9 @@ boundary (uvicorn over HTTP, the CLIs) stay on asyncio with wide margins.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,41 @@ def anyio_backend(request: pytest.FixtureRequest) -> object:
 
         return ("trio", {"clock": MockClock(autojump_threshold=0)})
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a fresh venv holding only the wheel built from this checkout (one
+    build per session: packaging, plugin and container tests share it).
+
+    Its third-party dependencies come from the development venv through a plain `.pth` path
+    line: no download, and no editable finder (a path line does not run the development
+    venv's own `.pth` hooks), so everything of ours is imported from the wheel."""
+    root = tmp_path_factory.mktemp("wheel")
+    dist = root / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), _REPO],
+        check=True,
+        timeout=300,
+        cwd=root,
+    )
+    [wheel] = dist.glob("tello_mcp-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
+        check=True,
+        timeout=300,
+        cwd=root,
+    )
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    dev_site = sysconfig.get_paths()["purelib"]
+    (Path(site) / "zz_dependencies.pth").write_text(f"{dev_site}\n", encoding="utf-8")
+    return venv / "bin"

@@ -1,16 +1,14 @@
 """The wheel works on its own: built from this checkout, installed into a fresh venv outside it,
 `tello-mcp serve --sim` starts there and serves the tools, the prompts and the skill.
 
-The fresh venv gets only the wheel; its third-party dependencies come from the development
-venv through a path entry (no download, no editable finder: a plain `.pth` path line does not
-run the development venv's own `.pth` hooks). Everything of ours is imported from the wheel,
-which the test checks, so a file missing from the package data fails here.
+The venv is the session's `wheel_venv` (tests/conftest.py): the wheel alone, third-party
+dependencies by a path entry. Everything of ours is imported from the wheel, which the test
+checks, so a file missing from the package data fails here.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 import sysconfig
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -27,37 +25,9 @@ TOOLS = 15
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel built from this checkout; returns its bin directory."""
-    root = tmp_path_factory.mktemp("wheel")
-    dist = root / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(REPO)],
-        check=True,
-        timeout=300,
-        cwd=root,
-    )
-    [wheel] = dist.glob("tello_mcp-*.whl")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
-        check=True,
-        timeout=300,
-        cwd=root,
-    )
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout.strip()
-    )
-    (site / "zz_dependencies.pth").write_text(f"{DEV_SITE}\n", encoding="utf-8")
-    return venv / "bin"
+def installed(wheel_venv: Path) -> Path:
+    """The fresh venv's bin directory (see `wheel_venv` in tests/conftest.py)."""
+    return wheel_venv
 
 
 def test_our_packages_come_from_the_wheel(installed: Path) -> None:
