@@ -170,6 +170,9 @@ class ServeSettings:
     transport: Literal["http", "stdio"] = "http"
     allowed_hosts: tuple[str, ...] = default_of(HttpSettings, "allowed_hosts")
     allowed_origins: tuple[str, ...] = default_of(HttpSettings, "allowed_origins")
+    max_body_bytes: int = default_of(HttpSettings, "max_body_bytes")
+    max_sessions: int = default_of(HttpSettings, "max_sessions")
+    session_idle_timeout: float = default_of(HttpSettings, "session_idle_timeout")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -179,6 +182,9 @@ class ServeSettings:
             port=self.port,
             allowed_hosts=self.allowed_hosts,
             allowed_origins=() if self.allowed_hosts == ("*",) else self.allowed_origins,
+            max_body_bytes=self.max_body_bytes,
+            max_sessions=self.max_sessions,
+            session_idle_timeout=self.session_idle_timeout,
         )
 
 
@@ -193,6 +199,9 @@ SERVE = SettingsGroup(
             "comma-separated Host values accepted (name, name:port, name:*), or * for any (behind a gateway)"
         ),
         "allowed_origins": "comma-separated Origin values accepted",
+        "max_body_bytes": "largest HTTP request body accepted (larger: 413 before it is read)",
+        "max_sessions": "handshake-era MCP sessions open at once per endpoint (more: 503)",
+        "session_idle_timeout": "seconds an idle handshake-era MCP session lives before it is closed",
         "log_format": "json (production) or console",
         "log_level": "debug, info, warning or error",
     },

@@ -17,6 +17,14 @@ the rules live in one place:
 * `/healthz` (the process serves HTTP) and `/readyz` (the app's lifespans are entered and the
   `ready` check passes) sit outside the MCP transport and its Host check, because kubelet
   probes send the pod IP as Host.
+* Every other route (an operator's `/admin/...`, `/drone-status`) gets the same Host and
+  Origin checks from `servers.security.RouteGuard`, and a state-changing request there must be
+  `application/json` (415 otherwise), so a web page can neither forge one (CSRF) nor reach one
+  through a rebound DNS name.
+* Limits against hostile clients, all in `HttpSettings`: request bodies are capped (413 before
+  the body is read) and must arrive within a deadline (408), as must request headers (the
+  connection is closed); handshake-era sessions are capped per endpoint (503 beyond) and
+  closed when idle, which are the SDK session manager's own knobs.
 * Each mount's session manager, and with it that server's own `lifespan=`, is entered in the
   app lifespan, after `lifespan_extra` and inside it. State shared by several mounts (one drone
   link behind `/drone` and `/drone-search`) belongs in `lifespan_extra`, which outlives them.
@@ -45,9 +53,12 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import ListenHandler
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from servers.security import BodyLimit, RouteGuard, header_deadline_h11
 
 __all__ = [
     "ANY",
@@ -159,11 +170,28 @@ class HttpSettings:
     ready_timeout: float = 2.0
     """Seconds the `ready` check may take before /readyz answers 503."""
     access_log: bool = False
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body accepted; a larger one gets 413 before it is read (see `BodyLimit`)."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's headers before the connection is closed."""
+    body_timeout: float = 30.0
+    """Seconds a client may take to send a request's body before it gets 408."""
+    max_sessions: int = 1000
+    """Handshake-era sessions open at once per endpoint; one more gets 503 until one ends."""
+    session_idle_timeout: float = 600.0
+    """Seconds a handshake-era session may go without a request in flight (or an open GET
+    stream) before it is closed; the client then has to initialize again."""
     _patterns: tuple[tuple[str, ...], tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
+        if self.max_body_bytes <= 0 or self.max_sessions <= 0:
+            raise ValueError("max_body_bytes and max_sessions must be positive")
+        for name in ("header_timeout", "body_timeout", "session_idle_timeout"):
+            value: float = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if isinstance(self.allowed_hosts, str) or isinstance(self.allowed_origins, str):
             raise TypeError("allowed_hosts/allowed_origins are tuples of strings, not a string")
         hosts, origins = tuple(self.allowed_hosts), tuple(self.allowed_origins)
@@ -222,6 +250,11 @@ class HttpSettings:
     @property
     def dns_rebinding_protection(self) -> bool:
         return self._patterns is not None
+
+    @property
+    def patterns(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(hosts, origins) in the SDK's exact-or-`:*` forms, or None with protection off."""
+        return self._patterns
 
     def transport_security(self) -> TransportSecuritySettings:
         """The SDK settings these allow-lists translate to."""
@@ -296,6 +329,9 @@ def build_app(
             stateless_http=stateless,
             json_response=json_response,
             transport_security=security,
+            max_request_body_size=settings.max_body_bytes,
+            max_sessions=settings.max_sessions,
+            session_idle_timeout=settings.session_idle_timeout,
         )
         if sub_app.user_middleware:
             raise ValueError(f"{path}: servers with SDK auth middleware cannot be mounted here")
@@ -354,7 +390,12 @@ def build_app(
         Route(HEALTH_PATH, healthz, methods=["GET"]),
         Route(READY_PATH, readyz, methods=["GET"]),
     ]
-    app = Starlette(routes=[*probes, *extra_routes, *routes], lifespan=lifespan)
+    guards = [
+        # Outermost first: a request from the wrong Host or Origin is refused before its body is read.
+        Middleware(RouteGuard, patterns=settings.patterns, exempt=(HEALTH_PATH, READY_PATH, *mounts)),
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout),
+    ]
+    app = Starlette(routes=[*probes, *extra_routes, *routes], lifespan=lifespan, middleware=guards)
     app.state.begin_shutdown = begin_shutdown
     return app
 
@@ -418,7 +459,7 @@ async def serve(
             lifespan="off",
             log_config=None,
             access_log=settings.access_log,
-            http="h11",
+            http=header_deadline_h11(settings.header_timeout),
             ws="none",
             server_header=False,
             timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_timeout)),

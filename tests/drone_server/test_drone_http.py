@@ -110,28 +110,31 @@ async def test_readiness_means_serving_and_drone_status_shows_the_link(served: S
     """/readyz stays 200 while the drone is off or stale (the pod must stay in its Service so
     agents can learn what is wrong); /drone-status shows the link as it is."""
     sim, runtime = served.sim, served.runtime
-    # kubelet probes with the pod IP as Host: the probes sit outside the Host check.
-    async with httpx.AsyncClient(
-        base_url=served.base, headers={"Host": "10.42.0.7:8000"}, timeout=10
-    ) as http:
-        health = await http.get("/healthz")
+    # kubelet probes with the pod IP as Host: the probes sit outside the Host check, and
+    # /drone-status (an operator's route) inside it.
+    async with (
+        httpx.AsyncClient(base_url=served.base, headers={"Host": "10.42.0.7:8000"}, timeout=10) as probe,
+        httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+    ):
+        health = await probe.get("/healthz")
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
-        ready = await http.get("/readyz")
+        ready = await probe.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"ready": True})
+        assert (await probe.get(STATUS_PATH)).status_code == 421
         status = await http.get(STATUS_PATH)
         assert (status.status_code, status.json()["link"]) == (200, "connected")
 
         with anyio.fail_after(30):
             sim.faults.state_dropout = True
             await wait_status(sim, runtime, LinkStatus.STALE)
-            stale = [await http.get("/readyz"), await http.get(STATUS_PATH)]
+            stale = [await probe.get("/readyz"), await http.get(STATUS_PATH)]
             sim.faults.state_dropout = False
             await wait_connected(runtime)
 
             sim.power_off()
             await wait_status(sim, runtime, LinkStatus.DISCONNECTED)
-            off = [await http.get("/readyz"), await http.get(STATUS_PATH)]
-            assert (await http.get("/healthz")).status_code == 200
+            off = [await probe.get("/readyz"), await http.get(STATUS_PATH)]
+            assert (await probe.get("/healthz")).status_code == 200
             sim.power_on()
             await wait_connected(runtime, within=20)
             back = await http.get(STATUS_PATH)

@@ -61,3 +61,25 @@ async def test_inspector_flies_and_reports_a_bad_move(served: Served, inspector:
     assert unconfirmed.returncode == 5
     assert {r.data for r in truth.received[sent:]} <= {b"command"}
     assert truth.flying
+
+
+MODE_TOOLS = {
+    "/drone-search": {"get_tool", "invoke_tool"},
+    "/drone-code": {"run_code"},
+    "/drone-codesearch": {"get_tool", "run_code"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(MODE_TOOLS))
+async def test_inspector_lists_each_mode_paths_tools(served: Served, inspector: Inspector, path: str) -> None:
+    url = served.base + path
+    with anyio.fail_after(CALL_TIMEOUT):
+        listed = await inspector.run(url, "tools/list", era="modern")
+        if "get_tool" in MODE_TOOLS[path]:
+            found = await inspector.run(
+                url, "tools/call", era="modern", tool_name="get_tool", tool_args={"query": "battery level"}
+            )
+            assert found.returncode == 0, found.stderr
+            assert "get_battery" in found.result["content"][0]["text"]
+    assert listed.returncode == 0, listed.stderr
+    assert {tool["name"] for tool in listed.result["tools"]} == MODE_TOOLS[path]
