@@ -11,9 +11,7 @@ from typing import Any
 
 import anyio
 import httpx
-from starlette.applications import Starlette
 
-from drone_sim import GroundTruth
 from servers.drone.app import drone_component
 from servers.drone.runtime import DroneRuntime
 from servers.everything.settings import EverythingSettings
@@ -21,28 +19,22 @@ from servers.fetch.config import FetchConfig
 from servers.http import HttpSettings, serve
 from servers.registry import SERVERS
 from servers.suite import build_suite_app
-from tests.drone_server.harness import http_drone_settings, http_settings, land_if_flying, wait_connected
+from tests.drone_server.harness import (
+    Served,
+    http_drone_settings,
+    http_settings,
+    land_if_flying,
+    wait_connected,
+)
 
 
 @dataclass
-class Suite:
-    port: int
-    runtime: DroneRuntime
-    app: Starlette
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class Suite(Served):
+    """Every server of the suite in one app (as `tello-mcp serve --sim` runs them)."""
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def truth(self) -> GroundTruth:
-        sim = self.runtime.sim
-        assert sim is not None, "runtime not started"
-        return sim.truth
 
 
 @contextlib.asynccontextmanager
