@@ -16,6 +16,9 @@ Semantics (all times on the simulator's clock):
   one often does not; the motors stop either way).
 * `reboot_after_s`: the drone reboots once, this long after the simulator started.
 * `state_dropout`: no state packets at all while set.
+* `lose_command` / `lose_reply`: a text prefix, one shot: the next command datagram starting
+  with it is lost before the drone hears it, or the drone runs the next such command and its
+  reply is lost. The switch clears itself once used (a test's precise "the move was lost").
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Faults:
     emergency_silence: float = 0.5
     reboot_after_s: float | None = None
     state_dropout: bool = False
+    lose_command: str | None = None
+    lose_reply: str | None = None
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
 
@@ -62,10 +67,17 @@ class Faults:
         # sequence in a run where it stays off.
         return p > 0.0 and self._rng.random() < p
 
-    def drop_command(self) -> bool:
+    def drop_command(self, text: str = "") -> bool:
+        if self.lose_command is not None and text.startswith(self.lose_command):
+            self.lose_command = None
+            return True
         return self._chance(self.loss)
 
-    def drop_reply(self) -> bool:
+    def drop_reply(self, command_text: str = "") -> bool:
+        """Whether the reply to `command_text` is lost."""
+        if self.lose_reply is not None and command_text.startswith(self.lose_reply):
+            self.lose_reply = None
+            return True
         return self._chance(self.loss)
 
     def duplicate_reply(self) -> bool:

@@ -372,7 +372,7 @@ class DroneSimulator:
 
     def _on_datagram(self, data: bytes, sender: Address) -> None:
         now = self.clock.now()
-        if self.faults.drop_command():
+        if self.faults.drop_command(data.decode("ascii", "replace")):
             log.debug("command_lost", data=data, sender=f"{sender[0]}:{sender[1]}")
             self.truth.note_received(ReceivedDatagram(now, data, sender, dropped=True))
         else:
@@ -457,7 +457,7 @@ class DroneSimulator:
         if isinstance(reply.command, Emergency) and self.faults.silence_emergency():
             self._note_dropped(reply, "emergency not answered")
             return
-        if self.faults.drop_reply():
+        if self.faults.drop_reply(self.truth.record(reply.seq).text):
             self._note_dropped(reply, "lost")
             return
         data = reply.text.encode("ascii", errors="replace")

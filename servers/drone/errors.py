@@ -53,15 +53,36 @@ class CommandTimeout(DroneError):
 
 
 class OutcomeUnknown(DroneError):
-    """A flight action got no reply in time. It may or may not have run; it is never re-sent."""
+    """A flight action got no reply in time. It is never re-sent. `verdict` says what the state
+    stream proves about it (`servers.drone.verdict`): "executed", "did_not_start", "unknown"
+    (None: not judged), with the `evidence`."""
 
-    def __init__(self, command: str, waited_s: float) -> None:
+    def __init__(
+        self, command: str, waited_s: float, *, verdict: str | None = None, evidence: str | None = None
+    ) -> None:
         self.command = command
         self.waited_s = waited_s
-        super().__init__(
-            f"no reply to {command!r} within {waited_s:.1f}s: outcome unknown, the drone may have "
-            "executed it. It was NOT re-sent. Check get_state before acting again."
-        )
+        self.verdict = verdict
+        self.evidence = evidence
+        head = f"no reply to {command!r} within {waited_s:.1f}s"
+        match verdict:
+            case "executed":
+                text = (
+                    f"{head}, but the state stream shows it ran: {evidence}. Verdict: executed. "
+                    "It was NOT re-sent; do not send it again."
+                )
+            case "did_not_start":
+                text = (
+                    f"{head}, and the state stream shows it did not start: {evidence}. Verdict: did "
+                    "not start. It was NOT re-sent; it is safe to send it again."
+                )
+            case _:
+                seen = f" Telemetry: {evidence}." if evidence else ""
+                text = (
+                    f"{head}: outcome unknown, the drone may have executed it.{seen} It was NOT "
+                    "re-sent. Check get_state before acting again."
+                )
+        super().__init__(text)
 
 
 class Preempted(DroneError):

@@ -59,6 +59,7 @@ from servers.drone.protocol import (
 )
 from servers.drone.replies import ReplyValue
 from servers.drone.telemetry import Telemetry
+from servers.drone.verdict import ActionWatch
 from tello_io.clock import Clock, MonotonicClock
 from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
 
@@ -121,6 +122,10 @@ class LogEntry:
     reply: str | None
     latency_s: float
     attempts: int
+    verdict: str | None = None
+    """For an unanswered flight action: what telemetry proves ("executed", "did_not_start",
+    "unknown"), with `evidence`."""
+    evidence: str | None = None
 
 
 class _Waiter:
@@ -155,6 +160,7 @@ class DroneLink:
         self._turn = anyio.Lock()
         self._changed = anyio.Event()
         self._flight = FlightTracker()
+        self._watches: dict[int, ActionWatch] = {}  # flight actions in flight, judged by telemetry
         self._speed: int | None = None
         self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
         self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
@@ -337,6 +343,7 @@ class DroneLink:
                         raise self._busy(command, turn_wait_s) from None
                 ticket = self._core.send(command, self.clock.now())
                 self._flush()
+                self._watch(ticket, command)
                 if not command.expects_reply:
                     self._record(command, "ok", None, 0.0, 1)
                     return Reply(command.text, None, "", 0.0, 1)
@@ -346,6 +353,16 @@ class DroneLink:
                 return await self._outcome(ticket, waiter, command)
             finally:
                 self._turn.release()
+
+    def _watch(self, ticket: int, command: Command) -> None:
+        """Start watching the state stream for a flight action that is never retried, so that
+        if its reply is lost the caller learns what the telemetry proves."""
+        if command.motion is not Motion.FLIGHT or command.idempotent or not command.expects_reply:
+            return
+        now = self.clock.now()
+        t, age = self._core.telemetry, self._core.state_age(now)
+        baseline = None if t is None or age is None else (now - age, t)
+        self._watches[ticket] = ActionWatch(command, now, baseline=baseline, speed_cm_s=self._speed)
 
     def _busy(self, command: Command, waited_s: float) -> LinkBusy:
         held = self._core.pending
@@ -418,6 +435,7 @@ class DroneLink:
                 )
         finally:
             self._waiters.pop(ticket, None)
+            self._watches.pop(ticket, None)
         if waiter.error is not None:
             raise waiter.error
         assert waiter.reply is not None
@@ -530,16 +548,28 @@ class DroneLink:
             case OutcomeUnknown():
                 outcome = "outcome_unknown"
                 latency = error.waited_s
+                watch = self._watches.get(event.ticket)
+                if watch is not None and error.verdict is None:
+                    judged = watch.verdict(event.at)
+                    error = OutcomeUnknown(
+                        error.command, error.waited_s, verdict=judged.outcome.value, evidence=judged.evidence
+                    )
             case Preempted():
                 outcome = "preempted"
             case _:
                 outcome = "rejected"
         self._flight.on_command_failed(event.command.verb, event.at)
-        self._record(event.command, outcome, event.raw, latency, attempts)
-        self._log.warning("command_failed", command=event.command.text, outcome=outcome, error=str(error))
+        verdict = error.verdict if isinstance(error, OutcomeUnknown) else None
+        evidence = error.evidence if isinstance(error, OutcomeUnknown) else None
+        self._record(event.command, outcome, event.raw, latency, attempts, verdict, evidence)
+        self._log.warning(
+            "command_failed", command=event.command.text, outcome=outcome, verdict=verdict, error=str(error)
+        )
         self._resolve(event.ticket, error=error)
 
     def _on_telemetry(self, event: TelemetryReceived) -> None:
+        for watch in self._watches.values():
+            watch.feed(event.telemetry, event.at)
         if self._flight.on_telemetry(event.telemetry.height_cm, event.at) is not None:
             # We saw it take off, and now it streams from the ground without a landing we saw
             # succeed: our landing whose `ok` is on the way, or it came down on its own (idle or
@@ -571,5 +601,9 @@ class DroneLink:
         reply: str | None,
         latency_s: float,
         attempts: int,
+        verdict: str | None = None,
+        evidence: str | None = None,
     ) -> None:
-        self.flight_log.append(LogEntry(self.clock.now(), command.text, outcome, reply, latency_s, attempts))
+        self.flight_log.append(
+            LogEntry(self.clock.now(), command.text, outcome, reply, latency_s, attempts, verdict, evidence)
+        )

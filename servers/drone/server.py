@@ -84,6 +84,7 @@ def build_drone_server(
                 "reply": e.reply,
                 "latency_ms": round(e.latency_s * 1000, 2),
                 "attempts": e.attempts,
+                **({"verdict": e.verdict, "evidence": e.evidence} if e.verdict is not None else {}),
             }
             for e in runtime.link.flight_log
         ]

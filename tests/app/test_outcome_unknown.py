@@ -1,5 +1,5 @@
-"""A flight action whose reply never comes reports "outcome unknown" with the state, and is
-never re-sent — also when the client asked for progress notifications."""
+"""A flight action whose reply never comes is never re-sent, and reports what the telemetry
+proves with the state (here: it did not start) — also when the client asked for progress."""
 
 from __future__ import annotations
 
@@ -55,8 +55,11 @@ async def test_unanswered_move_is_outcome_unknown_and_sent_once(
     assert result.is_error
     [content] = result.content
     assert isinstance(content, TextContent)
-    assert "outcome unknown" in content.text
+    # Every datagram was lost both ways, while state kept flowing: the drone never heard the
+    # move and the telemetry proves it (ground truth below: it never ran).
+    assert "did not start" in content.text
     assert "NOT re-sent" in content.text
+    assert not any(r.text == "forward 20" for r in sim.truth.executed)
     assert '"freshness"' in content.text  # the current state comes with it
     sent = [d.data.decode() for d in sim.truth.received if d.data.startswith(b"forward")]
     assert sent == ["forward 20"]  # one datagram, never a retry
