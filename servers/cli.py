@@ -27,6 +27,7 @@ from servers.logs import configure_logging
 from servers.registry import SERVERS
 from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
 from servers.version import package_version
+from servers.workers import ServedBy, follow_parent, refusal, run_workers, worker_of
 
 _HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
 """uvloop where it is installed (a dependency on Linux and macOS): the faster event loop,
@@ -121,7 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(settings_table([SERVE, *(entry.settings for entry in SERVERS.values())]), end="")
         return 0
     chosen = _plan(parser, args, None)
+    refused = refusal(chosen.common, list(chosen.servers))
+    if refused is not None:
+        parser.error(refused)
     configure_logging(chosen.common.log_format, chosen.common.log_level)
+    if chosen.common.workers > 1 and worker_of() is None:
+        return run_workers(own, chosen.common, chosen.servers)
     entries = [(SERVERS[name], settings) for name, settings in chosen.servers.items()]
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(_main, chosen.common, entries, backend_options={"use_uvloop": _HAVE_UVLOOP})
@@ -138,7 +144,16 @@ async def _main(common: ServeSettings, entries: list[tuple[ServerEntry[Any], Any
 
 async def _serve_http(common: ServeSettings, components: list[Component]) -> None:
     http = common.http()
+    worker = worker_of()
+    if worker is not None:
+        # A handshake-era client's requests may arrive on several connections (the SDK's opens a
+        # GET stream, then POSTs on another), which the kernel may hand to different workers:
+        # sessions cannot live in one process, so the handshake era runs sessionless.
+        http = dataclasses.replace(http, stateless=True)
     app = build_suite_app(components, http)
+    if worker is not None:
+        follow_parent()
+        app.add_middleware(ServedBy)
     log = structlog.get_logger("tello_mcp")
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -152,11 +167,13 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
             served = endpoints(components, base)
             lines = [
                 f"tello-mcp {package_version()}: {len(served)} MCP endpoints "
-                f"(probes {base}/healthz {base}/readyz)",
+                f"(probes {base}/healthz {base}/readyz)"
+                + ("" if worker is None else f", {worker[1]} worker processes"),
                 *(f"  {line}" for line in served),
             ]
-            print("\n".join(lines))
-            sys.stdout.flush()
+            if worker is None or worker[0] == 0:  # the banner once, from the first worker
+                print("\n".join(lines))
+                sys.stdout.flush()
             async for signum in signals:
                 log.info("shutdown_signal", signal=signal.Signals(signum).name)
                 tg.cancel_scope.cancel()

@@ -175,6 +175,7 @@ class ServeSettings:
     session_idle_timeout: float = default_of(HttpSettings, "session_idle_timeout")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: int = 1
 
     def http(self) -> HttpSettings:
         return HttpSettings(
@@ -204,5 +205,10 @@ SERVE = SettingsGroup(
         "session_idle_timeout": "seconds an idle handshake-era MCP session lives before it is closed",
         "log_format": "json (production) or console",
         "log_level": "debug, info, warning or error",
+        "workers": (
+            "processes sharing the port (SO_REUSEPORT), for the stateless everything and fetch servers "
+            "only; sessions cannot span processes, so with more than 1 the handshake era is served "
+            "sessionless (no server-to-client requests or subscriptions over it: use the 2026-07-28 era)"
+        ),
     },
 )

@@ -416,18 +416,29 @@ class _Uvicorn(uvicorn.Server):
         self.listening.set()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool | None = None) -> socket.socket:
     """The listening socket, created with `IPPROTO_TCP` explicitly.
 
     asyncio sets `TCP_NODELAY` only on accepted sockets whose `proto` is `IPPROTO_TCP`, and an
     accepted socket inherits the listener's `proto`: with the default 0, every response that
     leaves in several writes waits out the client's delayed ACK (~40 ms) on a reused
     keep-alive connection (what gateways use).
+
+    `reuse_port` sets `SO_REUSEPORT`, so that worker processes each bind the same port and the
+    kernel spreads connections over them (`servers/workers.py`); by default only in a worker,
+    which `TELLO_MCP_WORKER` in the environment marks. Off otherwise: a second server started
+    on a port in use must fail, not share it.
     """
+    import os  # local: the one use, in the one function workers change
+
+    if reuse_port is None:
+        reuse_port = "TELLO_MCP_WORKER" in os.environ
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host.strip("[]"), port))
         sock.set_inheritable(True)
     except BaseException:
