@@ -40,10 +40,10 @@ from tests.deploy.manifests import (
     rendered,
     static_target_hops,
 )
+from tests.support.eras import ERAS
 
 pytestmark = pytest.mark.anyio
 
-ERAS = ("legacy", "2026-07-28")
 SECRETS = {"everything-request-state/keys": "tests-deploy-shared-request-state-key"}
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE: dict[str, Any] = {

@@ -38,6 +38,7 @@ from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server
 from servers.http import HttpSettings, serve
 from servers.resource_updates import ResourceUpdates
+from tests.support.eras import ERAS
 from tests.support.virtual import virtual_runtime
 
 TIME_SCALE: Final = 4.0
@@ -45,8 +46,6 @@ TIME_SCALE: Final = 4.0
 (0.25 s real) and are retried; a loaded machine stalling the loop longer than that costs a
 retry, not a failure. (In memory, tests run on virtual time and this does not apply.)"""
 
-ERAS: Final = ("legacy", "2026-07-28")
-"""`Client(mode=...)` for the handshake era (2025-11-25) and the stateless era."""
 
 CONNECT_TIMEOUT: Final = 5.0
 """Real seconds a fresh runtime may take to hear the simulator (it takes ~10 ms)."""

@@ -18,9 +18,9 @@ from mcp_types import CallToolResult, TextContent
 
 from servers.everything import EverythingSettings, build_everything_server
 from servers.http import HttpSettings, build_app, serve
+from tests.support.eras import ERAS
 
 PATH: Final = "/everything"
-ERAS: Final = ("legacy", "2026-07-28")
 TRANSPORTS: Final = ("memory-legacy", "memory-2026-07-28", "http-legacy", "http-2026-07-28")
 FAST: Final = EverythingSettings(research_stage_s=0.005, long_running_duration_s=0.05)
 WAIT: Final = 10.0

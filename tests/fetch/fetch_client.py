@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 
 from servers.fetch import FetchSettings, build_fetch_server
-
-ERAS: Final = ("legacy", "2026-07-28")
 
 
 def text_of(result: CallToolResult) -> str:

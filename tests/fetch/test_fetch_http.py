@@ -8,8 +8,9 @@ from mcp import Client
 
 from servers.fetch import build_fetch_server
 from servers.http import HttpSettings, build_app, serve
-from tests.fetch.fetch_client import ERAS, text_of
+from tests.fetch.fetch_client import text_of
 from tests.fetch.website import Site, settings
+from tests.support.eras import ERAS
 
 pytestmark = pytest.mark.anyio
 

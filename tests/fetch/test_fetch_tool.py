@@ -17,8 +17,9 @@ import pytest
 from mcp import Client
 
 from servers.fetch import DEFAULT_USER_AGENT, build_fetch_server
-from tests.fetch.fetch_client import ERAS, call, fetched, refused, text_of
+from tests.fetch.fetch_client import call, fetched, refused, text_of
 from tests.fetch.website import BOMB_BYTES, HUGE_BYTES, MiB, Resolver, Site, settings
+from tests.support.eras import ERAS
 
 pytestmark = pytest.mark.anyio
 

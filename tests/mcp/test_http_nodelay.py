@@ -37,13 +37,13 @@ from mcp import Client
 
 from servers.http import build_app
 from tests.mcp.demo import DemoState, build_demo, demo_settings, running
+from tests.support.eras import ERAS
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads server sockets via /proc/self/fd"),
 ]
 
-ERAS: Final = ("legacy", "2026-07-28")
 KINDS: Final = ("demo", "drone")
 LEGACY_VERSION: Final = "2025-11-25"
 MODERN_VERSION: Final = "2026-07-28"

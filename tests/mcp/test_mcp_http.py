@@ -18,10 +18,10 @@ from starlette.applications import Starlette
 
 from servers.http import ANY, Endpoint, HttpSettings, build_app, serve
 from tests.mcp.demo import GATEWAY_AUTHORITY, PATHS, DemoState, Served, build_demo, running
+from tests.support.eras import ERAS
 
 pytestmark = pytest.mark.anyio
 
-ERAS = ("legacy", "2026-07-28")
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 LEGACY_INIT = {
     "jsonrpc": "2.0",

@@ -25,7 +25,8 @@ from mcp_types import TextContent
 
 from servers.config import ServeSettings
 from servers.workers import SERVED_BY, STATE_KEYS_ENV, WORKER_ENV, refusal, worker_of
-from tests.support.serve import ERAS, START_TIMEOUT, Served, serving
+from tests.support.eras import ERAS
+from tests.support.serve import START_TIMEOUT, Served, serving
 
 pytestmark = pytest.mark.anyio
 

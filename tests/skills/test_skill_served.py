@@ -20,12 +20,12 @@ from servers.drone.runtime import DroneRuntime
 from servers.skills import SKILLS_DIR, load_skill
 from tests.drone_server.harness import serving
 from tests.skills.snippets import SKILL_URI, fences, mode_text, path_of, servers_of, text_of
+from tests.support.eras import ERAS
 from tool_modes.code import CodeRunner
 from tool_modes.modes import MODES
 
 pytestmark = pytest.mark.anyio
 
-ERAS = ("legacy", "2026-07-28")
 SKILL = load_skill(SKILLS_DIR / "drone-operations")
 PROMPTS = sorted(p.name for p in SKILL.prompts)
 

@@ -18,9 +18,6 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-ERAS = ("legacy", "2026-07-28")
-"""`mcp.Client(mode=...)` for the handshake era (2025-11-25) and the stateless era."""
-
 START_TIMEOUT = 60.0
 """Real seconds for a cold start on a loaded machine (imports dominate)."""
 STOP_TIMEOUT = 20.0

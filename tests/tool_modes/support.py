@@ -13,8 +13,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 
 from servers.http import HttpSettings, build_app, serve
+from tests.support.eras import ERAS
 
-ERAS: Final = ("legacy", "2026-07-28")
 TRANSPORTS: Final = tuple(f"{where}-{era}" for where in ("memory", "http") for era in ERAS)
 
 
