@@ -65,6 +65,7 @@ from benchmarks.throughput import (
     free_port,
     machine,
     reference_server,
+    render_cells,
     running,
 )
 
@@ -389,21 +390,7 @@ def render(report: Report, write: Callable[[str], object] = print) -> None:
         f"(load avg {m['load_avg_at_start']}), keep-alive Node load generator, "
         f"{report.options['duration_s']:g} s per cell, median of {report.options['rounds']} round(s)"
     )
-    write(
-        f"{'server':<30}{'clients':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'srv cpu ms/call':>17}{'vs ref':>8}  target"
-    )
-    verdicts = {(v["row"], v["clients"]): v for v in report.targets}
-    for cell in report.cells:
-        verdict = verdicts.get((cell.row, cell.clients))
-        target = "" if verdict is None else f">= {verdict['goal']:g}x {'met' if verdict['met'] else 'MISSED'}"
-        ratio = "" if cell.ratio is None else f"{cell.ratio:.2f}x"
-        errors = f"  ({cell.errors} errors: {cell.first_error})" if cell.errors else ""
-        write(
-            f"{cell.row:<30}{cell.clients:>8}{cell.calls_per_s:>10.0f}{_num(cell.p50_ms, '.1f'):>9}"
-            f"{_num(cell.p99_ms, '.1f'):>9}{_num(cell.server_cpu_ms_per_call, '.2f'):>17}{ratio:>8}"
-            f"  {target}{errors}"
-        )
+    render_cells(report.cells, report.targets, write, width=30)
     if report.fetch:
         write("fetch of a local page (127.0.0.1), one call at a time:")
         write(

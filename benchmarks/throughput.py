@@ -752,6 +752,28 @@ def profile_ours_py_spy(node: str, opts: Options) -> dict[str, Any]:
 # ---- output -----------------------------------------------------------------------------------
 
 
+def render_cells(
+    cells: Sequence[Cell], targets: Sequence[dict[str, Any]], write: Callable[[str], object], *, width: int
+) -> None:
+    """The table of measured cells with their ratio and target verdict (this benchmark's and
+    `benchmarks.demo_servers`')."""
+    write(
+        f"{'server':<{width}}{'clients':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'srv cpu ms/call':>17}{'vs ref':>8}  target"
+    )
+    verdicts = {(v["row"], v["clients"]): v for v in targets}
+    for cell in cells:
+        verdict = verdicts.get((cell.row, cell.clients))
+        target = "" if verdict is None else f">= {verdict['goal']:g}x {'met' if verdict['met'] else 'MISSED'}"
+        ratio = "" if cell.ratio is None else f"{cell.ratio:.2f}x"
+        errors = f"  ({cell.errors} errors: {cell.first_error})" if cell.errors else ""
+        write(
+            f"{cell.row:<{width}}{cell.clients:>8}{cell.calls_per_s:>10.0f}{_num(cell.p50_ms, '.1f'):>9}"
+            f"{_num(cell.p99_ms, '.1f'):>9}{_num(cell.server_cpu_ms_per_call, '.2f'):>17}{ratio:>8}"
+            f"  {target}{errors}"
+        )
+
+
 def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -764,21 +786,7 @@ def render(report: Report, write: Callable[[str], object] = print) -> None:
         f"keep-alive Node load generator, {report.options['duration_s']:g} s per cell"
         + (f", median of {report.options['rounds']} rounds" if report.options["rounds"] > 1 else "")
     )
-    write(
-        f"{'server':<28}{'clients':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'srv cpu ms/call':>17}{'vs ref':>8}  target"
-    )
-    verdicts = {(v["row"], v["clients"]): v for v in report.targets}
-    for cell in report.cells:
-        verdict = verdicts.get((cell.row, cell.clients))
-        target = "" if verdict is None else f">= {verdict['goal']:g}x {'met' if verdict['met'] else 'MISSED'}"
-        ratio = "" if cell.ratio is None else f"{cell.ratio:.2f}x"
-        errors = f"  ({cell.errors} errors: {cell.first_error})" if cell.errors else ""
-        write(
-            f"{cell.row:<28}{cell.clients:>8}{cell.calls_per_s:>10.0f}{_num(cell.p50_ms, '.1f'):>9}"
-            f"{_num(cell.p99_ms, '.1f'):>9}{_num(cell.server_cpu_ms_per_call, '.2f'):>17}{ratio:>8}"
-            f"  {target}{errors}"
-        )
+    render_cells(report.cells, report.targets, write, width=28)
     for row in report.scaling:
         write(
             f"growth {row['row']}: {row['from_clients']} -> {row['to_clients']} clients: "
