@@ -35,9 +35,9 @@ import anyio
 
 from benchmarks.rig import SimThread, free_udp_ports, simulator
 from drone_sim.djitellopy import shared_ports
-from servers.drone import commands
+from servers.drone.core import commands
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.link import DroneLink, LinkConfig
-from servers.drone.protocol import LinkStatus
 from servers.logs import configure_logging
 
 DESCRIPTION = "battery? round-trip latency: DroneLink vs djitellopy vs a bare UDP socket, same simulator."

@@ -57,7 +57,7 @@ from drone_sim import GroundTruth
 from drone_sim.records import ExecutedCommand
 from servers.drone.app import drone_mounts, running
 from servers.drone.config import DroneSettings
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
 from servers.logs import configure_logging
 from tool_modes.code import CodeRunner

@@ -202,7 +202,7 @@ async def simulated_drone(
     import anyio
 
     from servers.drone.app import drone_mounts, running
-    from servers.drone.protocol import LinkStatus
+    from servers.drone.core.protocol import LinkStatus
     from servers.drone.runtime import DroneRuntime
     from tool_modes.code import CodeRunner
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from servers.config import SettingsGroup, default_of
 from servers.drone.camera import VIDEO_PORT
+from servers.drone.core.protocol import ProtocolConfig
+from servers.drone.core.safety import SafetyEnvelope
 from servers.drone.link import LinkConfig
 from servers.drone.photo import PHOTO_IDLE_OFF_S
-from servers.drone.protocol import ProtocolConfig
-from servers.drone.safety import SafetyEnvelope
 
 
 @dataclass(frozen=True, slots=True)

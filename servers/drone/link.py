@@ -31,9 +31,9 @@ import anyio.lowlevel
 import structlog
 from opentelemetry import trace
 
-from servers.drone import commands
-from servers.drone.commands import Command, Motion
-from servers.drone.errors import (
+from servers.drone.core import commands
+from servers.drone.core.commands import Command, Motion
+from servers.drone.core.errors import (
     CommandRejected,
     CommandTimeout,
     DroneError,
@@ -43,11 +43,11 @@ from servers.drone.errors import (
     Preempted,
     ProtocolError,
 )
-from servers.drone.flight import FlightTracker
-from servers.drone.protocol import (
+from servers.drone.core.flight import FlightTracker
+from servers.drone.core.protocol import (
     BadDatagram,
     CommandFailed,
-    CommandSent,
+    CommandRetried,
     CommandSucceeded,
     Event,
     LinkStatus,
@@ -57,9 +57,9 @@ from servers.drone.protocol import (
     TelemetryReceived,
     TelloProtocol,
 )
-from servers.drone.replies import ReplyValue
-from servers.drone.telemetry import Telemetry
-from servers.drone.verdict import ActionWatch
+from servers.drone.core.replies import ReplyValue
+from servers.drone.core.telemetry import Telemetry
+from servers.drone.core.verdict import ActionWatch
 from tello_io.clock import Clock, MonotonicClock
 from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
 
@@ -276,7 +276,7 @@ class DroneLink:
         )
 
     def is_flying(self) -> bool:
-        """Best knowledge (`servers.drone.flight`): a takeoff we saw succeed, or a fresh state
+        """Best knowledge (`servers.drone.core.flight`): a takeoff we saw succeed, or a fresh state
         packet showing height sent after our last landing or emergency."""
         t = self._core.telemetry
         now = self.clock.now()
@@ -502,7 +502,7 @@ class DroneLink:
                     self._on_success(event)
                 case CommandFailed():
                     self._on_failure(event)
-                case CommandSent():
+                case CommandRetried():
                     self._log.info("command_retry", command=event.command.text, attempt=event.attempt)
                 case StrayReply():
                     self._log.info("stray_reply_dropped", reply=event.raw, reason=event.reason)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import anyio
 import structlog
 
-from servers.drone import commands
 from servers.drone.camera import JPEG_SIZE, VideoReceiver
-from servers.drone.errors import DroneError, NotConnected
+from servers.drone.core import commands
+from servers.drone.core.errors import DroneError, NotConnected
 from servers.drone.link import DroneLink
 from servers.drone.models import PhotoResult
 from servers.drone.pilot import freshness

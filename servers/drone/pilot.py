@@ -14,9 +14,9 @@ from typing import Literal
 import anyio
 import structlog
 
-from servers.drone import commands
-from servers.drone.commands import Command, Motion
-from servers.drone.errors import (
+from servers.drone.core import commands
+from servers.drone.core.commands import Command, Motion
+from servers.drone.core.errors import (
     CommandRejected,
     DroneError,
     NotConnected,
@@ -24,6 +24,11 @@ from servers.drone.errors import (
     ProtocolError,
     SafetyViolation,
 )
+from servers.drone.core.protocol import LinkStatus
+from servers.drone.core.replies import Acceleration, TemperatureRange
+from servers.drone.core.replies import Attitude as AttitudeReply
+from servers.drone.core.safety import BODY_VECTORS, Position, SafetyEnvelope, check_destination
+from servers.drone.core.telemetry import Telemetry
 from servers.drone.link import DroneLink, Reading, Reply
 from servers.drone.models import (
     Acceleration as AccelerationModel,
@@ -42,11 +47,6 @@ from servers.drone.models import (
     TelemetryModel,
     Velocity,
 )
-from servers.drone.protocol import LinkStatus
-from servers.drone.replies import Acceleration, TemperatureRange
-from servers.drone.replies import Attitude as AttitudeReply
-from servers.drone.safety import BODY_VECTORS, Position, SafetyEnvelope, check_destination
-from servers.drone.telemetry import Telemetry
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 """progress(done, total, message): how far a long action has come (seconds of its budget)."""

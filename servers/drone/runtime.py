@@ -22,10 +22,10 @@ import structlog
 
 from servers.drone.camera import VideoReceiver
 from servers.drone.config import DroneSettings
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.link import DroneLink
 from servers.drone.photo import PhotoService
 from servers.drone.pilot import Pilot
-from servers.drone.protocol import LinkStatus
 from tello_io.clock import Clock, ScaledClock
 from tello_io.datagram import DatagramNetwork, UdpNetwork
 

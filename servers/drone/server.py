@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from mcp.server.mcpserver import MCPServer
 
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
 from servers.drone.tools import register_tools
 from servers.resource_updates import ResourceUpdates

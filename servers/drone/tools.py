@@ -2,7 +2,7 @@
 descriptions for a model, annotations, and the one place where drone errors become `isError`
 results.
 
-Annotations follow the retry table in `servers.drone.commands`: a tool is `idempotentHint`
+Annotations follow the retry table in `servers.drone.core.commands`: a tool is `idempotentHint`
 exactly when its command may be safely re-sent, `destructiveHint` only for `emergency`.
 """
 
@@ -21,8 +21,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from servers.drone import commands
-from servers.drone.errors import DroneError, OutcomeUnknown, OutOfRange
+from servers.drone.core import commands
+from servers.drone.core.errors import DroneError, OutcomeUnknown, OutOfRange
 from servers.drone.models import (
     ActionResult,
     BatteryResult,

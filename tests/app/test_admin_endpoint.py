@@ -10,7 +10,7 @@ import pytest
 
 from servers.drone.app import ADMIN_ADDRESS_PATH, build_drone_app
 from servers.drone.config import DroneSettings
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
 from servers.http import HttpSettings, serve
 

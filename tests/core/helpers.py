@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from servers.drone.protocol import Event, ProtocolConfig, TelloProtocol
+from servers.drone.core.protocol import Event, ProtocolConfig, TelloProtocol
 
 Point = tuple[int, int, int]
 

@@ -1,6 +1,6 @@
 """The command table and builders against the SDK reference (tello-sdk.md).
 
-Expected values are copied from the reference, not from `servers.drone.commands`, so a drift in
+Expected values are copied from the reference, not from `servers.drone.core.commands`, so a drift in
 either shows up here.
 """
 
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from servers.drone import commands
-from servers.drone.commands import SPECS, Command, Motion, ReplyKind
-from servers.drone.errors import OutOfRange
+from servers.drone.core import commands
+from servers.drone.core.commands import SPECS, Command, Motion, ReplyKind
+from servers.drone.core.errors import OutOfRange
 
 from .helpers import Point, arc_length_cm, circumcircle
 

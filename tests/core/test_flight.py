@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from servers.drone.flight import AIRBORNE_CM, FRESH_FOR_FLIGHT_S, TRANSITIONS, FlightTracker, Phase, Trigger
+from servers.drone.core.flight import (
+    AIRBORNE_CM,
+    FRESH_FOR_FLIGHT_S,
+    TRANSITIONS,
+    FlightTracker,
+    Phase,
+    Trigger,
+)
 
 
 @pytest.mark.parametrize(("phase", "trigger"), list(itertools.product(Phase, Trigger)))

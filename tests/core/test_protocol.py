@@ -8,19 +8,19 @@ from typing import TypeVar
 
 import pytest
 
-from servers.drone import commands
-from servers.drone.commands import Command, Motion
-from servers.drone.errors import (
+from servers.drone.core import commands
+from servers.drone.core.commands import Command, Motion
+from servers.drone.core.errors import (
     CommandRejected,
     CommandTimeout,
     LinkBusy,
     OutcomeUnknown,
     Preempted,
 )
-from servers.drone.protocol import (
+from servers.drone.core.protocol import (
     BadDatagram,
     CommandFailed,
-    CommandSent,
+    CommandRetried,
     CommandSucceeded,
     Event,
     LinkStatus,
@@ -30,7 +30,7 @@ from servers.drone.protocol import (
     TelemetryReceived,
     TelloProtocol,
 )
-from servers.drone.replies import Attitude, TemperatureRange
+from servers.drone.core.replies import Attitude, TemperatureRange
 
 from .helpers import STATE_PACKET, Driver
 
@@ -312,9 +312,12 @@ def test_late_reply_after_final_timeout_is_dropped_during_quarantine() -> None:
     assert [type(e) for e in d.reply("ok", at=failed.at + 0.5)] == [StrayReply]
     assert not d.proto.can_send(end - 0.01)
     with pytest.raises(LinkBusy):
-        d.proto.send(BATTERY, end - 0.01)
+        d.proto.send(UP, end - 0.01)
+    # A read's answer cannot pass for the `ok` still owed: it need not wait.
+    assert d.proto.can_send(end - 0.01, BATTERY)
     d.run_until(end - 0.01)
-    assert d.drain_wire() == [b"up 20"]  # no keepalive during quarantine either
+    # Only keepalive side reads went out beside the move and during its quarantine.
+    assert set(d.drain_wire()) == {b"up 20", b"attitude?"}
     assert d.proto.can_send(end)
     assert len(resolutions(d.events, ticket)) == 1
 
@@ -332,7 +335,7 @@ def test_idempotent_command_is_retried_with_backoff_then_times_out(retries: int)
     d.run_until(1.0 + retries * step + BATTERY.timeout_s)
     sends = [t for t, data in d.wire if data == b"battery?"]
     assert sends == pytest.approx([1.0 + i * step for i in range(retries + 1)])
-    retried = of_type(d.events, CommandSent)
+    retried = of_type(d.events, CommandRetried)
     assert [(e.ticket, e.attempt) for e in retried] == [(ticket, i + 2) for i in range(retries)]
     [failed] = resolutions(d.events, ticket)
     assert isinstance(failed, CommandFailed)
@@ -391,7 +394,7 @@ def test_non_idempotent_is_sent_exactly_once_then_outcome_unknown(cmd: Command) 
     assert failed.at == pytest.approx(1.0 + cmd.timeout_s)
     assert failed.error.waited_s == pytest.approx(cmd.timeout_s)
     assert "NOT re-sent" in str(failed.error)
-    assert not [e for e in of_type(d.events, CommandSent) if e.ticket == ticket]
+    assert not [e for e in of_type(d.events, CommandRetried) if e.ticket == ticket]
     assert [data for _, data in d.wire if data != b"command"] == [cmd.encode()]
 
 
@@ -411,6 +414,7 @@ def test_motion_ok_faster_than_physically_possible_is_stray() -> None:
 @pytest.mark.parametrize("cmd", [TAKEOFF, commands.simple("land"), UP, commands.flip("b")], ids=str)
 def test_motion_error_is_accepted_at_once(cmd: Command) -> None:
     d = connected()
+    d.state(STATE_PACKET.replace(";h:0;", ";h:80;"), at=0.5)  # flying: a refused land is refused
     d.proto.send(cmd, 1.0)
     [failed] = of_type(d.reply("error Motor stop", at=1.0), CommandFailed)
     assert isinstance(failed.error, CommandRejected)
@@ -474,7 +478,7 @@ def test_emergency_is_never_retried_beyond_its_repeats() -> None:
     d.now = 1.0
     d.run_until(30.0)
     assert d.sent_texts().count("emergency") == 1 + CFG.emergency_repeats - 1
-    assert not of_type(d.events, CommandSent)
+    assert not of_type(d.events, CommandRetried)
 
 
 def test_second_emergency_supersedes_the_first() -> None:
@@ -599,8 +603,8 @@ def test_user_traffic_counts_as_keepalive() -> None:
     assert sends == pytest.approx([8.0])
 
 
-def test_no_keepalive_while_a_command_is_pending() -> None:
-    d = connected()
+def test_no_keepalive_while_a_command_is_pending_when_side_keepalives_are_off() -> None:
+    d = connected(ProtocolConfig(keepalive_beside_pending=False))
     long_move = commands.move("forward", 500)  # 55 s budget
     d.proto.send(long_move, 1.0)
     feed_drone(d, 50.0)
@@ -866,6 +870,7 @@ def test_garbage_attitude_reply_does_not_escape_receive_reply() -> None:
 def test_late_ok_of_first_land_attempt_after_retry_is_accepted() -> None:
     land = commands.simple("land")
     d = connected(ProtocolConfig(stale_after_s=1000.0))
+    d.state(STATE_PACKET.replace(";h:0;", ";h:80;"), at=0.5)  # flying (and the state then stops)
     ticket = d.proto.send(land, 1.0)
     d.run_until(1.0 + land.timeout_s + CFG.retry_backoff_s)  # the retry just went out
     assert d.sent_texts().count("land") == 2
@@ -877,7 +882,7 @@ def test_late_ok_of_first_land_attempt_after_retry_is_accepted() -> None:
 
 
 def test_counters_count_what_happened() -> None:
-    d = connected()
+    d = connected(FRESH)
     c = d.proto.counters
     assert (c.sent, c.replies, c.keepalives) == (1, 1, 1)
     d.proto.send(BATTERY, 1.0)

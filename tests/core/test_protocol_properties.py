@@ -10,13 +10,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from servers.drone import commands
-from servers.drone.commands import Command, Motion, ReplyKind
-from servers.drone.errors import CommandRejected, CommandTimeout, LinkBusy, OutcomeUnknown
-from servers.drone.protocol import (
+from servers.drone.core import commands
+from servers.drone.core.commands import Command, Motion, ReplyKind
+from servers.drone.core.errors import CommandRejected, CommandTimeout, LinkBusy, OutcomeUnknown
+from servers.drone.core.protocol import (
+    KEEPALIVE_READS,
     BadDatagram,
     CommandFailed,
-    CommandSent,
+    CommandRetried,
     CommandSucceeded,
     Event,
     LinkStatus,
@@ -26,9 +27,11 @@ from servers.drone.protocol import (
     TelemetryReceived,
     TelloProtocol,
 )
-from servers.drone.replies import is_error, parse_reply
+from servers.drone.core.replies import is_error, parse_reply
 
 from .helpers import STATE_PACKET
+
+KEEPALIVE_TEXTS = {b"command", *(c.encode() for c in KEEPALIVE_READS)}
 
 # One of every verb in the command table, built through the public builders.
 COMMANDS: list[Command] = [
@@ -133,13 +136,16 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # ---- bookkeeping -----------------------------------------------------------------------------
 
-    def _wire(self, owner: int | None) -> list[bytes]:
-        """Collect what the core emitted; attribute it to `owner` (None: internal keepalive)."""
+    def _wire(self, owner: int | None, internal: int = 0) -> list[bytes]:
+        """Collect what the core emitted; attribute it to `owner` (None: internal keepalive),
+        but for the `internal` side keepalives and probes started meanwhile."""
         out = self.proto.datagrams_to_send()
         for data in out:
             self.drone_rx.append((self.now, data))
-            if owner is None:
-                assert data == b"command", f"an internal datagram that is not a keepalive: {data!r}"
+            mine = owner is not None and data == self.tickets[owner].command.encode()
+            if owner is None or (data in KEEPALIVE_TEXTS and (internal > 0 or not mine)):
+                assert data in KEEPALIVE_TEXTS, f"an internal datagram that is not a keepalive: {data!r}"
+                internal -= owner is not None and internal > 0
                 self.keepalive_datagrams += 1
             else:
                 assert data == self.tickets[owner].command.encode(), (data, self.tickets[owner].command)
@@ -163,7 +169,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                     t.resolved = True
                     self.user_pending = None
                     resolved += 1
-                case CommandSent():
+                case CommandRetried():
                     assert e.ticket == self.user_pending
                     assert e.command.idempotent
                     assert 2 <= e.attempt <= 1 + self.cfg.retries
@@ -186,6 +192,10 @@ class ProtocolMachine(RuleBasedStateMachine):
             assert parse_reply(t.command.reply, e.raw) == e.value
             if t.command.motion is Motion.FLIGHT:
                 assert self.now - t.last_sent_at >= self.cfg.motion_min_reply_s
+        elif isinstance(e, CommandSucceeded) and e.evidence is not None:
+            assert t.command.verb == "land"  # the state shows it on the ground
+            assert self.proto.telemetry is not None
+            assert self.proto.telemetry.height_cm < 10
         elif isinstance(e, CommandSucceeded):
             assert t.command.verb == "emergency"  # unanswered by design, or superseded
         elif isinstance(e.error, CommandRejected):
@@ -199,11 +209,15 @@ class ProtocolMachine(RuleBasedStateMachine):
     def _timer(self) -> None:
         owner = self.user_pending
         before = self.proto.counters.timeouts
-        resolved = self._absorb(self.proto.handle_timer(self.now))
-        self._wire(owner)
+        unanswered = self.proto.counters.unanswered_keepalives
+        keepalives = self.proto.counters.keepalives
+        events = self.proto.handle_timer(self.now)
+        resolved = self._absorb(events)
+        resolved -= sum(isinstance(e, CommandSucceeded) and e.evidence is not None for e in events)
+        self._wire(owner, self.proto.counters.keepalives - keepalives)
         internal_timeouts = self.proto.counters.timeouts - before - resolved
         assert internal_timeouts in (0, 1)
-        self.failures += internal_timeouts
+        self.failures += self.proto.counters.unanswered_keepalives - unanswered
         assert self.reported is self.proto.status(self.now)
         deadline = self.proto.next_deadline()
         assert deadline is None or deadline > self.now, f"busy loop: deadline {deadline} at {self.now}"
@@ -212,7 +226,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(cmd=st.sampled_from(COMMANDS))
     def send(self, cmd: Command) -> None:
-        allowed = self.proto.can_send(self.now)
+        allowed = self.proto.can_send(self.now, cmd)
+        # Ready for any command means ready for this one.
+        assert allowed or not self.proto.can_send(self.now)
         try:
             ticket = self.proto.send(cmd, self.now)
         except LinkBusy:
@@ -286,7 +302,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     def _reply(self, data: bytes) -> None:
         before = self.proto.counters.replies
         strays = self.proto.counters.strays
-        idle = self.proto.pending is None
+        idle = self.proto.pending is None and not self.proto.side_pending
         events = self.proto.receive_reply(data, self.now)
         if idle:  # nothing pending: dropped, never handed on
             assert [type(e) for e in events] in ([StrayReply], [BadDatagram])
@@ -418,9 +434,12 @@ class ProtocolMachine(RuleBasedStateMachine):
             assert not self.proto.can_send(self.now)
         else:
             ready = self.proto.ready_at(self.now)
-            if ready is None:
+            if ready is None and self.proto.status(self.now) is LinkStatus.CONNECTED:
+                # A probe sent beside a command that has since resolved is still in flight.
+                assert b"command" in [c.encode() for c in self.proto.side_pending]
+                assert not self.proto.can_send(self.now)
+            elif ready is None:
                 # A reconnect probe is due first: callers wait for it, the timer sends it.
-                assert self.proto.status(self.now) is not LinkStatus.CONNECTED
                 assert not self.proto.can_send(self.now)
                 deadline = self.proto.next_deadline()
                 assert deadline is not None

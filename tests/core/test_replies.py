@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from servers.drone.commands import ReplyKind
-from servers.drone.errors import ProtocolError
-from servers.drone.replies import (
+from servers.drone.core.commands import ReplyKind
+from servers.drone.core.errors import ProtocolError
+from servers.drone.core.replies import (
     Acceleration,
     Attitude,
     ReplyValue,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from servers.drone.errors import ProtocolError
-from servers.drone.replies import decode_datagram
-from servers.drone.telemetry import MissionPad, Telemetry, parse_state
+from servers.drone.core.errors import ProtocolError
+from servers.drone.core.replies import decode_datagram
+from servers.drone.core.telemetry import MissionPad, Telemetry, parse_state
 
 from .helpers import STATE_PACKET
 

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drone_sim.drone import Drone
-from servers.drone import commands
-from servers.drone.commands import Command
-from servers.drone.telemetry import Telemetry, parse_state
-from servers.drone.verdict import ActionWatch, DidNotStart, Outcome, on_ground, shows_motion
+from servers.drone.core import commands
+from servers.drone.core.commands import Command
+from servers.drone.core.telemetry import Telemetry, parse_state
+from servers.drone.core.verdict import ActionWatch, DidNotStart, Outcome, on_ground, shows_motion
 
 from .helpers import STATE_PACKET
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from drone_sim import commands as sim
 from drone_sim.drone import Drone, Reply
-from servers.drone import commands as core
-from servers.drone.replies import is_error, parse_reply
-from servers.drone.telemetry import parse_state
+from servers.drone.core import commands as core
+from servers.drone.core.replies import is_error, parse_reply
+from servers.drone.core.telemetry import parse_state
 
 SENDER = ("127.0.0.1", 50000)
 

@@ -32,8 +32,8 @@ from starlette.applications import Starlette
 from drone_sim import DroneSimulator, GroundTruth
 from servers.drone.app import STANDARD_PATH, build_drone_app, running
 from servers.drone.config import DroneSettings
-from servers.drone.errors import DroneError
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.errors import DroneError
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server
 from servers.http import HttpSettings, serve

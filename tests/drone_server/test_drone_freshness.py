@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.server import STATE_URI
 from tests.drone_server.harness import (
     Drone,

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from servers.drone.app import STATUS_PATH
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.protocol import LinkStatus
 from tests.drone_server.harness import (
     ERAS,
     Served,

@@ -15,7 +15,7 @@ from mcp import Client
 from mcp_types import Tool
 
 from drone_sim import FlightState
-from servers.drone.commands import SPECS
+from servers.drone.core.commands import SPECS
 from tests.drone_server.harness import (
     DESTRUCTIVE,
     IDEMPOTENT,
@@ -37,7 +37,7 @@ from tests.drone_server.harness import (
 
 pytestmark = pytest.mark.anyio
 
-# The SDK command each tool sends: its retry class (servers.drone.commands.SPECS) must be the
+# The SDK command each tool sends: its retry class (servers.drone.core.commands.SPECS) must be the
 # tool's idempotentHint, so a client retrying by the annotations re-sends only what the link would.
 COMMAND_OF = {
     "takeoff": "takeoff",

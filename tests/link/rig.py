@@ -30,8 +30,8 @@ import anyio
 import anyio.abc
 
 from drone_sim import DroneConfig, DroneSimulator, Faults, Outcome, SimConfig
-from servers.drone.commands import SPECS, Command, Motion, ReplyKind
-from servers.drone.errors import (
+from servers.drone.core.commands import SPECS, Command, Motion, ReplyKind
+from servers.drone.core.errors import (
     CommandRejected,
     CommandTimeout,
     DroneError,
@@ -40,9 +40,9 @@ from servers.drone.errors import (
     OutcomeUnknown,
     Preempted,
 )
+from servers.drone.core.protocol import LinkStatus, ProtocolConfig
+from servers.drone.core.replies import Acceleration, Attitude, TemperatureRange
 from servers.drone.link import DroneLink, LinkConfig, Reply
-from servers.drone.protocol import LinkStatus, ProtocolConfig
-from servers.drone.replies import Acceleration, Attitude, TemperatureRange
 from tello_io.clock import Clock, LoopClock, ScaledClock
 from tello_io.datagram import DatagramNetwork, MemoryNetwork, UdpNetwork
 from tests.support.virtual import in_virtual_time

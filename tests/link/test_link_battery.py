@@ -6,9 +6,9 @@ import anyio
 import pytest
 
 from drone_sim import Outcome
-from servers.drone import commands
-from servers.drone.errors import OutcomeUnknown
-from servers.drone.protocol import LinkStatus
+from servers.drone.core import commands
+from servers.drone.core.errors import OutcomeUnknown
+from servers.drone.core.protocol import LinkStatus
 from tests.link.rig import Call, Rig, executions, verify_calls
 
 pytestmark = pytest.mark.virtual_time

@@ -6,9 +6,9 @@ import anyio
 import pytest
 
 from drone_sim import EventKind, Faults, FlightState, Outcome
-from servers.drone import commands
-from servers.drone.errors import Preempted
-from servers.drone.protocol import ProtocolConfig
+from servers.drone.core import commands
+from servers.drone.core.errors import Preempted
+from servers.drone.core.protocol import ProtocolConfig
 from tests.link.rig import Call, executions, make_rig, verify_calls
 
 pytestmark = pytest.mark.virtual_time

@@ -20,10 +20,10 @@ import anyio
 import pytest
 
 from drone_sim import EventKind, FlightState, Outcome
-from servers.drone import commands
-from servers.drone.commands import Command
-from servers.drone.errors import CommandTimeout, NotConnected, OutcomeUnknown
-from servers.drone.protocol import LinkStatus, ProtocolConfig
+from servers.drone.core import commands
+from servers.drone.core.commands import Command
+from servers.drone.core.errors import CommandTimeout, NotConnected, OutcomeUnknown
+from servers.drone.core.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import STATE_INTERVAL_S, Call, Rig, executions, make_rig, verify_calls
 
 pytestmark = pytest.mark.virtual_time

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from servers.drone import commands
+from servers.drone.core import commands
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.link import LogEntry
-from servers.drone.protocol import LinkStatus
 from tests.link.rig import Rig
 
 pytestmark = pytest.mark.virtual_time

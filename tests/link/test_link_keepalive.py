@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from drone_sim import EventKind, FlightState
-from servers.drone import commands
-from servers.drone.protocol import LinkStatus, ProtocolConfig
+from servers.drone.core import commands
+from servers.drone.core.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import make_rig
 
 pytestmark = pytest.mark.virtual_time

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drone_sim import Faults
-from servers.drone import commands
-from servers.drone.commands import Command
+from servers.drone.core import commands
+from servers.drone.core.commands import Command
 from tests.link.rig import Rig, at_most_once_problems, make_rig
 
 pytestmark = pytest.mark.virtual_time

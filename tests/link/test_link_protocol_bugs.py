@@ -1,6 +1,6 @@
 """Late and surplus replies, end to end over real UDP: the cases that once broke the core.
 
-Each scenario was found failing against `servers/drone/protocol.py` and is kept as a
+Each scenario was found failing against `servers/drone/core/protocol.py` and is kept as a
 regression test: a retried command's second reply, a retried keepalive's second reply, a
 polling caller starving the reconnect probe, and a failed keepalive's late replies. Each is
 timed with margins of several hundred simulated milliseconds so it is deterministic.
@@ -13,8 +13,8 @@ import dataclasses
 import pytest
 
 from drone_sim import Outcome
-from servers.drone import commands
-from servers.drone.protocol import ProtocolConfig
+from servers.drone.core import commands
+from servers.drone.core.protocol import ProtocolConfig
 from tests.link.rig import executions, make_rig, verify_calls
 
 pytestmark = pytest.mark.virtual_time

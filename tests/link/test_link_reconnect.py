@@ -6,9 +6,9 @@ import anyio
 import pytest
 
 from drone_sim import EventKind
-from servers.drone import commands
-from servers.drone.errors import CommandTimeout, NotConnected
-from servers.drone.protocol import LinkStatus, ProtocolConfig
+from servers.drone.core import commands
+from servers.drone.core.errors import CommandTimeout, NotConnected
+from servers.drone.core.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import STATE_INTERVAL_S, Rig, make_rig, verify_calls
 
 pytestmark = pytest.mark.virtual_time

@@ -9,9 +9,9 @@ import anyio
 import pytest
 
 from drone_sim import DroneSimulator, FlightState, Outcome, SimConfig
-from servers.drone import commands
+from servers.drone.core import commands
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.link import DroneLink, LinkConfig
-from servers.drone.protocol import LinkStatus
 from tello_io.clock import ScaledClock
 from tests.link.rig import LOCAL, SPEEDUP, link_config
 

@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from drone_sim import Faults, FlightState, Outcome
-from servers.drone import commands
-from servers.drone.errors import Preempted
+from servers.drone.core import commands
+from servers.drone.core.errors import Preempted
 from tests.link.rig import Call, executions, make_rig, verify_calls
 from tests.support.virtual import in_virtual_time
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from drone_sim import Faults, Outcome
-from servers.drone import commands
-from servers.drone.commands import Command
-from servers.drone.errors import OutcomeUnknown
+from servers.drone.core import commands
+from servers.drone.core.commands import Command
+from servers.drone.core.errors import OutcomeUnknown
 from tests.link.rig import Rig, executions, make_rig, verify_calls
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]

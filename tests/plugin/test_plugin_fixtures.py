@@ -21,7 +21,7 @@ from mcp import Client
 
 from drone_sim import DroneSimulator
 from servers.drone.config import DroneSettings
-from servers.drone.protocol import LinkStatus
+from servers.drone.core.protocol import LinkStatus
 from servers.pytest_plugin import MODES, STALE_AFTER_S, TIME_SCALE, SimulatedDrone
 from tello_io.clock import LoopClock
 

@@ -12,10 +12,10 @@ from servers.cli import plan
 from servers.config import SERVE, ServeSettings, Setting, SettingsGroup
 from servers.drone.camera import VIDEO_PORT
 from servers.drone.config import DRONE, DroneSettings
+from servers.drone.core.protocol import ProtocolConfig
+from servers.drone.core.safety import SafetyEnvelope
 from servers.drone.link import LinkConfig
 from servers.drone.photo import PhotoService
-from servers.drone.protocol import ProtocolConfig
-from servers.drone.safety import SafetyEnvelope
 from servers.http import HttpSettings
 from servers.registry import SERVERS
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from servers.drone.commands import Command, Motion
-from servers.drone.errors import DroneError
-from servers.drone.telemetry import Telemetry
+from servers.drone.core.commands import Command, Motion
+from servers.drone.core.errors import DroneError
+from servers.drone.core.telemetry import Telemetry
 
 ON_GROUND_CM: Final = 10
 """Below this reported height (and with no velocity) the drone stands on the ground."""

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from servers.drone.commands import ReplyKind
-from servers.drone.errors import ProtocolError
+from servers.drone.core.commands import ReplyKind
+from servers.drone.core.errors import ProtocolError
 
 ERROR_PREFIXES: Final = ("error", "out of range", "forced stop", "unknown command")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from servers.drone.errors import OutOfRange, SafetyViolation
+from servers.drone.core.errors import OutOfRange, SafetyViolation
 
 
 @dataclass(frozen=True, slots=True)

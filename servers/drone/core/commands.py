@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Literal
 
-from servers.drone.errors import OutOfRange
+from servers.drone.core.errors import OutOfRange
 
 
 class ReplyKind(Enum):

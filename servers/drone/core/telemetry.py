@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from servers.drone.errors import ProtocolError
+from servers.drone.core.errors import ProtocolError
 
 
 @dataclass(frozen=True, slots=True)

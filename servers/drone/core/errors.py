@@ -54,7 +54,7 @@ class CommandTimeout(DroneError):
 
 class OutcomeUnknown(DroneError):
     """A flight action got no reply in time. It is never re-sent. `verdict` says what the state
-    stream proves about it (`servers.drone.verdict`): "executed", "did_not_start", "unknown"
+    stream proves about it (`servers.drone.core.verdict`): "executed", "did_not_start", "unknown"
     (None: not judged), with the `evidence`."""
 
     def __init__(
