@@ -59,7 +59,7 @@ from servers.drone.core.protocol import (
 )
 from servers.drone.core.replies import ReplyValue
 from servers.drone.core.telemetry import Telemetry
-from servers.drone.core.verdict import ActionWatch
+from servers.drone.core.verdict import ActionWatch, Outcome
 from tello_io.clock import Clock, MonotonicClock
 from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
 
@@ -317,42 +317,64 @@ class DroneLink:
         `CommandTimeout` (a harmless command, retried, still unanswered), `OutcomeUnknown` (a
         flight action unanswered: never re-sent), or `Preempted` (overtaken by emergency/stop).
         With `turn_wait_s`, gives up with `LinkBusy` if the wire is not free within that time.
+
+        A read (`battery?`, `tof?`, ...) does not queue behind a flight action in flight: it
+        goes out beside it as soon as the core can tell their replies apart.
         """
         if command.verb in ("emergency", "stop"):
             return await self._priority(command)
         with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
-            asked_at = self.clock.now()
-            if turn_wait_s is None:
-                await self._turn.acquire()
-            else:
-                try:
-                    with self.clock.fail_after(turn_wait_s):
-                        await self._turn.acquire()
-                except TimeoutError:
-                    raise self._busy(command, turn_wait_s) from None
             try:
-                if turn_wait_s is None:
-                    await self._await_turn(command)
-                else:
-                    # The same bound covers the wire itself: a keepalive in flight, or the
-                    # quarantine after a timeout, keeps it closed as surely as another caller.
-                    try:
-                        with self.clock.fail_after(turn_wait_s - (self.clock.now() - asked_at)):
-                            await self._await_turn(command)
-                    except TimeoutError:
-                        raise self._busy(command, turn_wait_s) from None
-                ticket = self._core.send(command, self.clock.now())
+                with self.clock.fail_after(math.inf if turn_wait_s is None else turn_wait_s):
+                    side = await self._take_turn(command)
+            except TimeoutError:
+                raise self._busy(command, turn_wait_s or 0.0) from None
+            try:
+                now = self.clock.now()
+                ticket = self._core.send_side(command, now) if side else self._core.send(command, now)
                 self._flush()
                 self._watch(ticket, command)
                 if not command.expects_reply:
                     self._record(command, "ok", None, 0.0, 1)
                     return Reply(command.text, None, "", 0.0, 1)
                 waiter = self._waiters[ticket] = _Waiter()
-                self._log.debug("command_sent", command=command.text)
+                self._log.debug(
+                    "command_sent", command=command.text, beside=self._pending_text() if side else None
+                )
                 self._kick()
                 return await self._outcome(ticket, waiter, command)
             finally:
+                if not side:
+                    self._turn.release()
+                    self._kick()  # a read waiting for the turn or the side channel looks again
+
+    async def _take_turn(self, command: Command) -> bool:
+        """Wait until `command` may go out; True: beside what is pending (a read), False: on the
+        main wire, holding the turn (the caller releases it)."""
+        if not _is_read(command):
+            await self._turn.acquire()
+            try:
+                await self._await_turn(command)
+            except BaseException:
                 self._turn.release()
+                raise
+            return False
+        while True:
+            now = self._check_connected(command)
+            # No await between the check and the acquire: the turn cannot be taken meanwhile.
+            if not self._turn.locked() and self._core.can_send(now, command):
+                await self._turn.acquire()
+                return False
+            if self._core.can_send_side(command, now):
+                return True
+            readies = [self._core.side_ready_at(command, now)]
+            if not self._turn.locked():
+                readies.append(self._core.ready_at(now, command))
+            await self._wait_changed_until(min((r for r in readies if r is not None), default=None), now)
+
+    def _pending_text(self) -> str | None:
+        pending = self._core.pending
+        return None if pending is None else pending.text
 
     def _watch(self, ticket: int, command: Command) -> None:
         """Start watching the state stream for a flight action that is never retried, so that
@@ -386,23 +408,32 @@ class DroneLink:
 
     async def _await_turn(self, command: Command) -> None:
         while True:
-            now = self.clock.now()
-            if self._core.status(now) is LinkStatus.DISCONNECTED and command.verb != "command":
-                self._record(command, "not_connected", None, 0.0, 0)
-                age = self._core.reply_age(now)
-                heard = "never heard from it" if age is None else f"last reply {age:.1f}s ago"
-                raise NotConnected(
-                    f"drone at {self.drone_address} is not connected ({heard}); nothing was sent"
-                )
-            if self._core.can_send(now):
+            now = self._check_connected(command)
+            if self._core.can_send(now, command):
                 return
-            ready = self._core.ready_at(now)
-            changed = self._changed
-            if ready is None:
+            await self._wait_changed_until(self._core.ready_at(now, command), now)
+
+    def _check_connected(self, command: Command) -> float:
+        """The time now; raises `NotConnected` (recorded, nothing sent) unless `command` may go
+        out on this link's status."""
+        now = self.clock.now()
+        if self._core.status(now) is LinkStatus.DISCONNECTED and command.verb != "command":
+            self._record(command, "not_connected", None, 0.0, 0)
+            age = self._core.reply_age(now)
+            heard = "never heard from it" if age is None else f"last reply {age:.1f}s ago"
+            raise NotConnected(f"drone at {self.drone_address} is not connected ({heard}); nothing was sent")
+        return now
+
+    async def _wait_changed_until(self, ready: float | None, now: float) -> None:
+        """Until the link changes, or `ready` (None: only a change) comes."""
+        changed = self._changed
+        if ready is None:
+            await changed.wait()
+        elif ready > now:
+            with self.clock.move_on_after(ready - now):
                 await changed.wait()
-            else:
-                with self.clock.move_on_after(ready - now):
-                    await changed.wait()
+        else:
+            await anyio.lowlevel.checkpoint()
 
     async def _priority(self, command: Command) -> Reply:
         """emergency/stop: out at once, whatever is pending, without waiting for the turn."""
@@ -570,6 +601,7 @@ class DroneLink:
     def _on_telemetry(self, event: TelemetryReceived) -> None:
         for watch in self._watches.values():
             watch.feed(event.telemetry, event.at)
+        self._fail_fast(event.at)
         if self._flight.on_telemetry(event.telemetry.height_cm, event.at) is not None:
             # We saw it take off, and now it streams from the ground without a landing we saw
             # succeed: our landing whose `ok` is on the way, or it came down on its own (idle or
@@ -577,6 +609,33 @@ class DroneLink:
             pending = self._core.pending
             if pending is None or pending.verb != "land":
                 self._log.warning("on_ground_without_our_landing", height_cm=event.telemetry.height_cm)
+
+    def _fail_fast(self, now: float) -> None:
+        """Give up at once on a pending flight action the state stream shows never started.
+
+        Judged only when a state packet comes: "did not start" needs the stream to keep
+        flowing past the drone's reaction time, so a silent stream never fails anything fast.
+        The core quarantines the wire as after a timeout (for a late refusal); nothing is
+        re-sent.
+        """
+        for ticket, watch in list(self._watches.items()):
+            if now < watch.fail_fast_at:
+                continue
+            verdict = watch.verdict(now)
+            if verdict.outcome is not Outcome.DID_NOT_START:
+                continue
+            del self._watches[ticket]
+            error = OutcomeUnknown(
+                watch.command.text,
+                now - watch.sent_at,
+                verdict=verdict.outcome.value,
+                evidence=verdict.evidence,
+            )
+            events = self._core.abandon(ticket, error, now)
+            if events:
+                self._log.info("action_did_not_start", command=watch.command.text, evidence=verdict.evidence)
+            self._dispatch(events)
+            self._flush()
 
     def _on_status(self, event: StatusChanged) -> None:
         self._log.info("link_status", old=event.old.value, new=event.new.value)
@@ -607,3 +666,8 @@ class DroneLink:
         self.flight_log.append(
             LogEntry(self.clock.now(), command.text, outcome, reply, latency_s, attempts, verdict, evidence)
         )
+
+
+def _is_read(command: Command) -> bool:
+    """A query whose answer changes nothing on the drone: it may go out beside a pending action."""
+    return command.verb.endswith("?") and command.idempotent and command.expects_reply

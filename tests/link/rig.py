@@ -10,7 +10,9 @@ never against the link's own account:
 
 - a non-idempotent command reached the drone at most once per call that put it on the wire;
 - a success is backed by a command the drone executed inside the call's window, with exactly
-  the reply the caller got (a flight action finished before the call returned);
+  the reply the caller got (a flight action finished before the call returned); a `land` the
+  link resolved from the state stream (no reply: the drone shows itself down) is backed by a
+  landing the drone was executing in the window, or by the drone already standing on the ground;
 - a refusal is the drone's own error string for that command, inside the window.
 
 Waiting is always on something observable (a simulator tick, a link change), bounded on the
@@ -30,6 +32,7 @@ import anyio
 import anyio.abc
 
 from drone_sim import DroneConfig, DroneSimulator, Faults, Outcome, SimConfig
+from drone_sim.flight import FlightState
 from servers.drone.core.commands import SPECS, Command, Motion, ReplyKind
 from servers.drone.core.errors import (
     CommandRejected,
@@ -304,6 +307,11 @@ def verify_calls(sim: DroneSimulator, calls: Sequence[Call]) -> None:
                 continue
             if not isinstance(c.reply.value, expected_type(c.command.reply)):
                 problems.append(f"{c}: value {c.reply.value!r} is not a {c.command.reply.value}")
+            if c.command.verb == "land" and c.reply.raw == "":
+                landing = [r for r in in_window if r.outcome in (Outcome.RUNNING, Outcome.DONE)]
+                if not landing and flight_state_at(sim, c.t0) not in _GROUNDED:
+                    problems.append(f"{c}: landed by the state stream, but the drone was not landing")
+                continue
             backing = [r for r in in_window if r.reply == c.reply.raw]
             if not backing:
                 problems.append(
@@ -321,6 +329,19 @@ def verify_calls(sim: DroneSimulator, calls: Sequence[Call]) -> None:
         elif isinstance(c.error, CommandRejected) and not any(r.reply == c.error.reply for r in in_window):
             problems.append(f"{c}: refusal {c.error.reply!r} is not the drone's answer to it")
     assert not problems, "\n".join(problems)
+
+
+_GROUNDED = (FlightState.LANDED, FlightState.MOTORS_ON, FlightState.OFF)
+
+
+def flight_state_at(sim: DroneSimulator, t: float) -> FlightState:
+    """The simulator's flight state at time `t`, from its recorded transitions."""
+    state = FlightState.LANDED
+    for transition in sim.truth.transitions:
+        if transition.t > t:
+            break
+        state = transition.after
+    return state
 
 
 def executions(sim: DroneSimulator, text: str) -> list[Outcome]:

@@ -25,7 +25,10 @@ async def test_battery_is_live_when_the_wire_is_free(rig: Rig) -> None:
 
 
 @pytest.mark.anyio
-async def test_battery_falls_back_to_state_while_a_move_holds_the_wire(rig: Rig) -> None:
+async def test_battery_is_live_beside_a_move_in_flight(rig: Rig) -> None:
+    """A read does not queue behind a 5 s move: `battery?` answers with a number and the move
+    with `ok`/`error`, so the core sends it beside the move (once the move's own refusal, if
+    any, has had time to come back) and each reply finds its owner."""
     assert (await rig.call(commands.simple("takeoff"))).ok
     assert (await rig.call(commands.set_speed(20))).ok
     move = commands.move("forward", 100, speed_cm_s=20)  # 5 s of flight
@@ -39,16 +42,16 @@ async def test_battery_falls_back_to_state_while_a_move_holds_the_wire(rig: Rig)
         await rig.until(lambda: executions(rig.sim, move.text) == [Outcome.RUNNING], 5.0, "the move")
         sent = len(rig.sim.truth.received)
         asked = rig.clock.now()
+        rig.sim.set_battery(61.2)
         reading = await rig.link.battery(live_wait_s=1.5)
         answered = rig.clock.now()
-        assert reading.source == "state"
-        assert abs(reading.percent - rig.sim.truth.battery_pct) <= 1
-        assert 0.0 <= reading.age_s < 0.5  # the stream is live, only the wire is busy
+        assert (reading.percent, reading.source, reading.age_s) == (62, "live", 0.0)
         assert reading.link is LinkStatus.CONNECTED
-        assert 1.5 <= answered - asked < 2.0
-        assert rig.sim.truth.received[sent:] == ()  # nothing was sent behind the move's back
-        assert rig.sim.truth.flight_state.busy
+        assert answered - asked <= rig.link.config.protocol.side_after_s
+        assert [r.data for r in rig.sim.truth.received[sent:]] == [b"battery?"]
+        assert rig.sim.truth.flight_state.busy  # the move is still running
     assert result[0].ok
+    assert executions(rig.sim, move.text) == [Outcome.DONE]
     verify_calls(rig.sim, rig.calls)
 
 
@@ -64,19 +67,23 @@ async def test_battery_falls_back_with_its_age_when_the_drone_is_silent(rig: Rig
 
 
 @pytest.mark.anyio
-async def test_battery_does_not_wait_out_a_quarantine(rig: Rig) -> None:
-    """After a flight action's outcome went unknown the wire stays closed for quarantine_s
-    (its late reply must not reach the next command); `battery()` still answers within its
-    wait, from the state stream."""
+async def test_battery_is_live_during_a_quarantine(rig: Rig) -> None:
+    """After a flight action's outcome went unknown the main wire stays closed for
+    quarantine_s (its late `ok`/`error` must not reach the next command); a read answers with
+    a number, which cannot be mistaken for that late reply, so `battery()` still asks live."""
     assert (await rig.call(commands.simple("takeoff"))).ok
     rig.sim.faults.loss = 1.0
     lost = await rig.call(commands.move("up", 30, speed_cm_s=100))
     assert isinstance(lost.error, OutcomeUnknown)
     rig.faults_off()
+    sent = len(rig.sim.truth.received)
     asked = rig.clock.now()
     reading = await rig.link.battery(live_wait_s=1.0)
-    waited = rig.clock.now() - asked
-    assert reading.source == "state"
-    assert waited < 1.0 + 0.2
+    assert reading.source == "live"
+    assert rig.clock.now() - asked < 1.0
+    quarantine_ends = lost.t1 + rig.link.config.protocol.quarantine_s
+    asks = [r for r in rig.sim.truth.received[sent:] if r.data == b"battery?"]
+    assert asks
+    assert asks[0].t < quarantine_ends
     assert abs(reading.percent - rig.sim.truth.battery_pct) <= 1
-    assert (await rig.call(commands.query("battery?"))).ok  # once the quarantine is over
+    verify_calls(rig.sim, rig.calls)

@@ -6,6 +6,7 @@ import pytest
 
 from servers.drone.core import commands
 from servers.drone.core.protocol import LinkStatus
+from servers.drone.core.verdict import REACTION_S
 from servers.drone.link import LogEntry
 from tests.link.rig import Rig
 
@@ -37,7 +38,12 @@ async def test_flight_log_tells_what_became_of_each_command(rig: Rig) -> None:
     await rig.call(move)
     unknown = _last(rig, move.text)
     assert (unknown.outcome, unknown.attempts) == ("outcome_unknown", 1)
-    assert unknown.latency_s == pytest.approx(move.timeout_s, abs=0.3)
+    # The state kept flowing without motion: it failed fast, well before its own timeout.
+    assert unknown.verdict == "did_not_start"
+    assert unknown.evidence is not None
+    assert "no motion" in unknown.evidence
+    assert unknown.latency_s == pytest.approx(REACTION_S, abs=0.15)
+    assert unknown.latency_s < move.timeout_s / 2
 
     rig.sim.power_off()
     rig.faults_off()

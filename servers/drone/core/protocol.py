@@ -368,7 +368,9 @@ class TelloProtocol:
         ready = max(self.connect_at, self._owed_until(command))
         p = self._pending
         if p is not None:
-            if reply_forms_collide(p.command.reply, command.reply):
+            if p.internal or reply_forms_collide(p.command.reply, command.reply):
+                # Our own keepalive or reconnect probe resolves within a second, and on a
+                # drone that stopped answering it must go first: the read waits for the wire.
                 return None
             if not p.command.idempotent:
                 ready = max(ready, p.first_sent_at + self.config.side_after_s)
