@@ -91,6 +91,9 @@ class Reply:
     raw: str
     latency_s: float
     attempts: int
+    note: str | None = None
+    """Where the answer came from something other than the drone's reply, e.g. a `land` the
+    state stream shows done ("already landed: ...")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,7 +564,9 @@ class DroneLink:
         )
         self._resolve(
             event.ticket,
-            reply=Reply(event.command.text, event.value, event.raw, event.latency_s, event.attempts),
+            reply=Reply(
+                event.command.text, event.value, event.raw, event.latency_s, event.attempts, event.evidence
+            ),
         )
 
     def _on_failure(self, event: CommandFailed) -> None:

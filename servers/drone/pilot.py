@@ -399,6 +399,7 @@ class Pilot:
             command=reply.command,
             reply=reply.raw,
             latency_ms=round(reply.latency_s * 1000, 2),
+            note=reply.note,
             state=self.state(),
         )
 

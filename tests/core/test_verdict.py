@@ -190,6 +190,21 @@ def test_executed_move_names_the_height_change() -> None:
     assert "height went 80 → 110 cm" in verdict.evidence
 
 
+def test_coming_down_never_passes_for_the_commanded_action() -> None:
+    """A `go` whose datagram was lost while the drone landed (its own auto-land, another
+    client): the height fell by more than the path is long, but that is no execution."""
+    flight = airborne(random.Random(8))
+    sent_at = flight.t
+    flight.send("land")  # not ours: the `go` below never reached the drone
+    flight.run(sent_at + 8.0)
+    go = commands.go(100, 50, 20, 40)
+    watch = watch_over(flight, go, sent_at)
+    feed_and_judge(watch, flight, sent_at)
+    verdict = watch.verdict(flight.t)
+    assert verdict.outcome is Outcome.UNKNOWN
+    assert verdict.evidence.startswith("the drone came down (height went 80 → 0 cm)")
+
+
 def test_a_refused_action_did_not_start() -> None:
     """A flip below 50 % battery gets `error` (lost here): nothing moves."""
     flight = airborne(random.Random(2))

@@ -233,6 +233,9 @@ class ActionWatch:
     # ---- output ----
 
     def verdict(self, now: float) -> Verdict:
+        came_down = self._came_down()
+        if came_down is not None:
+            return Verdict(Outcome.UNKNOWN, came_down)
         progress = self._progress()
         if progress is not None:
             done, what = progress
@@ -246,6 +249,20 @@ class ActionWatch:
                 f"whole action: {detail}",
             )
         return self._no_motion(now)
+
+    def _came_down(self) -> str | None:
+        """The drone was in the air and now stands on the ground, and the action was no landing:
+        whatever moved it down (an auto-land, a low battery, a fall, another client's `land`),
+        that motion is not the commanded one and must not pass for it."""
+        last, ref = self._last, self._reference()
+        if self._goal.kind in ("land", "takeoff") or last is None or ref is None:
+            return None
+        if ref.height_cm < ON_GROUND_CM or not on_ground(last[1]):
+            return None
+        return (
+            f"the drone came down (height went {ref.height_cm} → {last[1].height_cm} cm): it landed "
+            "or fell, which is not what was asked"
+        )
 
     def did_not_start(self, now: float) -> bool:
         return self.verdict(now).outcome is Outcome.DID_NOT_START
