@@ -36,33 +36,10 @@ from servers.drone.core.protocol import (
 )
 from servers.drone.core.verdict import ActionWatch, DidNotStart
 from servers.drone.core.verdict import Outcome as Verdict
+from tests.support.flight_plan import FLIGHT_PLAN
 
 ME = ("127.0.0.1", 50000)
 BATTERY = commands.query("battery?")
-SPEED = 20  # cm/s: moves of 100-300 cm take 5-15 s, lost ones 10-20 s of waiting
-
-FLIGHT_PLAN: list[Command] = [
-    commands.move("up", 30, speed_cm_s=SPEED),
-    commands.move("forward", 300, speed_cm_s=SPEED),
-    commands.rotate("cw", 90),
-    commands.move("left", 100, speed_cm_s=SPEED),
-    commands.go(100, 50, 20, 40),
-    commands.move("down", 30, speed_cm_s=SPEED),
-    commands.rotate("ccw", 180),
-    commands.move("back", 200, speed_cm_s=SPEED),
-    commands.move("right", 60, speed_cm_s=SPEED),
-    commands.move("up", 50, speed_cm_s=SPEED),
-    commands.go(-100, 0, -20, 50),
-    commands.rotate("cw", 45),
-    commands.move("forward", 40, speed_cm_s=SPEED),
-    commands.move("down", 40, speed_cm_s=SPEED),
-    commands.move("left", 150, speed_cm_s=SPEED),
-    commands.rotate("ccw", 90),
-    commands.move("right", 80, speed_cm_s=SPEED),
-    commands.go(0, 120, 30, 60),
-    commands.move("back", 50, speed_cm_s=SPEED),
-    commands.move("down", 30, speed_cm_s=SPEED),
-]
 
 
 @dataclass
@@ -204,7 +181,7 @@ class Air:
         return self.resolved[ticket]
 
 
-def fly(air: Air, plan: list[Command]) -> list[Action]:
+def fly(air: Air, plan: Sequence[Command]) -> list[Action]:
     """The agent: take off, fly the plan, land. "Did not start" is safe to send again."""
     air.run_until(1.0)  # the core's first `command` puts the drone in SDK mode
     steps = [commands.simple("takeoff"), *plan, commands.simple("land")]

@@ -29,34 +29,10 @@ from servers.drone.core.commands import Command
 from servers.drone.core.errors import CommandRejected, LinkBusy, NotConnected, OutcomeUnknown
 from servers.drone.core.protocol import LinkStatus, ProtocolConfig
 from tests.link.rig import Call, Rig, make_rig, verify_calls
+from tests.support.flight_plan import FLIGHT_PLAN
 
 pytestmark = pytest.mark.virtual_time
 
-SPEED = 20  # cm/s: a 300 cm move flies 15 s, far past the 5 s keepalive
-PLAN: tuple[Command, ...] = (
-    commands.move("up", 30, speed_cm_s=SPEED),
-    commands.move("forward", 300, speed_cm_s=SPEED),
-    commands.rotate("cw", 90),
-    commands.move("left", 100, speed_cm_s=SPEED),
-    commands.go(100, 50, 20, 40),
-    commands.move("down", 30, speed_cm_s=SPEED),
-    commands.rotate("ccw", 180),
-    commands.move("back", 200, speed_cm_s=SPEED),
-    commands.move("right", 60, speed_cm_s=SPEED),
-    commands.move("up", 50, speed_cm_s=SPEED),
-    commands.go(-100, 0, -20, 50),
-    commands.rotate("cw", 45),
-    commands.move("forward", 40, speed_cm_s=SPEED),
-    commands.move("down", 40, speed_cm_s=SPEED),
-    commands.move("left", 150, speed_cm_s=SPEED),
-    commands.rotate("ccw", 90),
-    commands.move("right", 80, speed_cm_s=SPEED),
-    commands.go(0, 120, 30, 60),
-    commands.move("back", 50, speed_cm_s=SPEED),
-    commands.move("down", 35, speed_cm_s=SPEED),
-    commands.rotate("cw", 30),
-    commands.move("forward", 25, speed_cm_s=SPEED),
-)
 MAX_ATTEMPTS = 6
 QUARANTINE_S = ProtocolConfig().quarantine_s
 
@@ -185,7 +161,7 @@ async def test_bad_wifi_never_lands_the_drone_and_verdicts_match_ground_truth(we
                 tg.start_soon(_reader, rig)
             if weather.bursts:
                 tg.start_soon(_bursts, rig)
-            steps.extend([await _fly(rig, command) for command in PLAN])
+            steps.extend([await _fly(rig, command) for command in FLIGHT_PLAN])
             tg.cancel_scope.cancel()
         rig.faults_off()
         truth = rig.sim.truth
