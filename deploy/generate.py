@@ -4,7 +4,9 @@
   through the suite's agentgateway) and an `Agent` whose system message is that mode's skill
   text (`skills/drone-operations/modes/<mode>.md`, or the body of `SKILL.md` while a mode has
   no file of its own) and whose tool list is what that path serves, listed from the drone
-  server itself.
+  server itself. Each RemoteMCPServer sends the drone server's bearer token
+  (`Authorization` from the Secret `AUTH_SECRET`, key `authorization`), which agentgateway
+  passes on to the server.
 * `hosts/<service>.env`: `TELLO_MCP_ALLOWED_HOSTS` for the pods behind each Service of
   `base/`: every name a caller can dial it by (short, namespace-qualified, `.svc`, FQDN), so
   the gateway's `drone-mcp:8000` and kagent's FQDNs are accepted and nothing else is.
@@ -36,6 +38,9 @@ GATEWAY: Final = "agw"
 """The suite's Gateway (base/gateway.yaml); its proxy Service has the same name."""
 GATEWAY_PORT: Final = 8080
 MODEL_CONFIG: Final = "tello-mcp-model"
+AUTH_SECRET: Final = "drone-mcp-auth"
+"""The Secret holding the drone server's bearer token: `token` (the server reads it) and
+`authorization` (`Bearer <token>`, the header kagent sends); see deploy/README.md."""
 LOOPBACK: Final = ("localhost", "127.0.0.1", "[::1]")
 """Also allowed: `kubectl port-forward` sends `localhost:PORT`."""
 
@@ -144,6 +149,12 @@ def kagent_objects(ns: str, tools: Mapping[str, Sequence[str]]) -> list[dict[str
                     "protocol": "STREAMABLE_HTTP",
                     "timeout": m.timeout,
                     "sseReadTimeout": "10m0s",
+                    "headersFrom": [
+                        {
+                            "name": "Authorization",
+                            "valueFrom": {"type": "Secret", "name": AUTH_SECRET, "key": "authorization"},
+                        }
+                    ],
                 },
             }
         )

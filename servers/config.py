@@ -8,7 +8,8 @@ through `default_of`. So every default is written once, and the CLI, the environ
 and the README table cannot disagree.
 
 `ServeSettings` holds what every server shares: where to listen, which Host/Origin values to
-accept, the transport and logging.
+accept, the transport, logging, and access control (`auth_*`, `rate_limit_*`: see
+`servers.auth`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from servers.auth.settings import AccessSettings
 from servers.http import HttpSettings
 
 ENV_PREFIX = "TELLO_MCP_"
@@ -176,6 +178,40 @@ class ServeSettings:
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = 1
+    auth_jwks_file: str = default_of(AccessSettings, "jwks_file")
+    auth_jwks_url: str = default_of(AccessSettings, "jwks_url")
+    auth_issuer: str = default_of(AccessSettings, "issuer")
+    auth_audience: tuple[str, ...] = default_of(AccessSettings, "audience")
+    auth_resource_url: str = default_of(AccessSettings, "resource_url")
+    auth_leeway_s: float = default_of(AccessSettings, "leeway_s")
+    auth_algorithms: tuple[str, ...] = default_of(AccessSettings, "algorithms")
+    auth_jwks_cache_s: float = default_of(AccessSettings, "jwks_cache_s")
+    auth_token: str = default_of(AccessSettings, "token")
+    auth_token_file: str = default_of(AccessSettings, "token_file")
+    auth_static_scopes: tuple[str, ...] = default_of(AccessSettings, "static_scopes")
+    auth_admin_scope: str = default_of(AccessSettings, "admin_scope")
+    rate_limit_actions: int = default_of(AccessSettings, "rate_limit_actions")
+    rate_limit_window_s: float = default_of(AccessSettings, "rate_limit_window_s")
+
+    def access(self) -> AccessSettings:
+        """The access-control settings; ValueError naming the setting when they contradict each
+        other (a JWKS without an issuer, two token sources, ...)."""
+        return AccessSettings(
+            jwks_file=self.auth_jwks_file,
+            jwks_url=self.auth_jwks_url,
+            issuer=self.auth_issuer,
+            audience=self.auth_audience,
+            resource_url=self.auth_resource_url,
+            leeway_s=self.auth_leeway_s,
+            algorithms=self.auth_algorithms,
+            jwks_cache_s=self.auth_jwks_cache_s,
+            token=self.auth_token,
+            token_file=self.auth_token_file,
+            static_scopes=self.auth_static_scopes,
+            admin_scope=self.auth_admin_scope,
+            rate_limit_actions=self.rate_limit_actions,
+            rate_limit_window_s=self.rate_limit_window_s,
+        )
 
     def http(self) -> HttpSettings:
         return HttpSettings(
@@ -186,6 +222,7 @@ class ServeSettings:
             max_body_bytes=self.max_body_bytes,
             max_sessions=self.max_sessions,
             session_idle_timeout=self.session_idle_timeout,
+            access=self.access(),
         )
 
 
@@ -210,5 +247,29 @@ SERVE = SettingsGroup(
             "only; sessions cannot span processes, so with more than 1 the handshake era is served "
             "sessionless (no server-to-client requests or subscriptions over it: use the 2026-07-28 era)"
         ),
+        "auth_jwks_file": (
+            "JWKS file of the authorization server's public keys: turns on OAuth resource-server mode "
+            "(every route but /healthz and /readyz needs a signed JWT)"
+        ),
+        "auth_jwks_url": "JWKS URL to fetch the keys from instead (cached, fetched with a timeout)",
+        "auth_issuer": "the iss every JWT must carry (an http(s) URL; advertised in the resource metadata)",
+        "auth_audience": "comma-separated aud values a JWT must name one of",
+        "auth_resource_url": (
+            "this server's public base URL for the protected-resource metadata "
+            "(empty: from each request's Host)"
+        ),
+        "auth_leeway_s": "clock skew tolerated on JWT exp/nbf/iat, in seconds (at most 300)",
+        "auth_algorithms": "comma-separated JWS algorithms accepted (public-key ones only)",
+        "auth_jwks_cache_s": "seconds a fetched JWKS is used before it is fetched again",
+        "auth_token": (
+            "a static bearer token instead of JWTs (prefer the variable or auth_token_file to the flag)"
+        ),
+        "auth_token_file": "file holding the static bearer token",
+        "auth_static_scopes": "comma-separated scopes the static token grants",
+        "auth_admin_scope": "scope the /admin/... routes need",
+        "rate_limit_actions": (
+            "flight actions (takeoff, move, rotate, flip, go_to) one client may start per window; 0: no limit"
+        ),
+        "rate_limit_window_s": "the rate limit's window, in seconds",
     },
 )

@@ -25,6 +25,12 @@ the rules live in one place:
   the body is read) and must arrive within a deadline (408), as must request headers (the
   connection is closed); handshake-era sessions are capped per endpoint (503 beyond) and
   closed when idle, which are the SDK session manager's own knobs.
+* Access control (`HttpSettings.access`, off by default; see `servers.auth`): with a JWKS or a
+  static token configured, every route but the probes and the RFC 9728 metadata documents
+  needs a bearer token (401 with `WWW-Authenticate` otherwise), `/admin/...` routes the admin
+  scope (403), and each tool the scopes its server declares. The client identity (token
+  subject, or remote address) is bound into every log line of a request, and flight actions
+  are rate-limited per client when `access.rate_limit_actions` is set.
 * Each mount's session manager, and with it that server's own `lifespan=`, is entered in the
   app lifespan, after `lifespan_extra` and inside it. State shared by several mounts (one drone
   link behind `/drone` and `/drone-search`) belongs in `lifespan_extra`, which outlives them.
@@ -58,6 +64,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from servers.auth.gate import AccessGate, metadata_routes
+from servers.auth.scopes import declared_scopes
+from servers.auth.settings import AccessSettings
+from servers.auth.tokens import verifier_for
 from servers.security import BodyLimit, RouteGuard, header_deadline_h11
 
 __all__ = [
@@ -181,6 +191,8 @@ class HttpSettings:
     session_idle_timeout: float = 600.0
     """Seconds a handshake-era session may go without a request in flight (or an open GET
     stream) before it is closed; the client then has to initialize again."""
+    access: AccessSettings = field(default_factory=AccessSettings)
+    """Who may call (tokens, scopes, rate limit): off by default (see `servers.auth`)."""
     _patterns: tuple[tuple[str, ...], tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -316,6 +328,7 @@ def build_app(
     if not mounts:
         raise ValueError("nothing to mount")
     security = settings.transport_security()
+    verifier = verifier_for(settings.access)  # a missing JWKS or token file fails here, at build time
     routes: list[BaseRoute] = []
     managers: list[Callable[[], AbstractAsyncContextManager[None]]] = []
     listeners: list[ListenHandler] = []
@@ -390,12 +403,19 @@ def build_app(
         Route(HEALTH_PATH, healthz, methods=["GET"]),
         Route(READY_PATH, readyz, methods=["GET"]),
     ]
+    servers = [t.server if isinstance(t, Endpoint) else t for t in mounts.values()]
+    metadata = metadata_routes(settings.access, list(mounts), declared_scopes(servers))
+    public = [HEALTH_PATH, READY_PATH, *(r.path for r in metadata if isinstance(r, Route))]
     guards = [
         # Outermost first: a request from the wrong Host or Origin is refused before its body is read.
-        Middleware(RouteGuard, patterns=settings.patterns, exempt=(HEALTH_PATH, READY_PATH, *mounts)),
+        # The metadata documents are public and read-only: open to any Host and (CORS) Origin.
+        Middleware(RouteGuard, patterns=settings.patterns, exempt=(*public, *mounts)),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout),
+        Middleware(
+            AccessGate, settings=settings.access, verifier=verifier, open_paths=public, mounts=list(mounts)
+        ),
     ]
-    app = Starlette(routes=[*probes, *extra_routes, *routes], lifespan=lifespan, middleware=guards)
+    app = Starlette(routes=[*probes, *metadata, *extra_routes, *routes], lifespan=lifespan, middleware=guards)
     app.state.begin_shutdown = begin_shutdown
     return app
 

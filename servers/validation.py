@@ -7,20 +7,28 @@ the tool's own input schema, so both bounds show even when only one was crossed)
 sent: "distance_cm must be between 20 and 500 (got 600); nothing was done".
 
 `ReadableArgumentsServer` is `MCPServer` with that wording on `call_tool`; servers of the suite
-are built from it.
+are built from it. It is also where access control meets every tool call and resource read:
+the scopes a server declares (`servers.auth.scopes`) and the per-client rate limit on flight
+actions are enforced here, before anything runs. Every path to a tool goes through this
+`call_tool` - a client's `tools/call`, and the tool modes' inner calls (`invoke_tool`, a
+`run_code` script), which `tool_modes.catalog.ServerCatalog` makes through this server's own
+handler - so no mode can call what its caller may not.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
-from pydantic import ValidationError
+from pydantic import AnyUrl, ValidationError
 from pydantic_core import ErrorDetails
+
+from servers.auth.scopes import authorize_resource, authorize_tool
 
 _MAX_SHOWN = 60
 
@@ -99,15 +107,27 @@ class ReadableArgumentsServer(MCPServer[Any]):
     and say that the tool did not run (`refused`, which a server may word for its domain)."""
 
     refused: str = "the tool did not run"
+    enforces_scopes: bool = True
+    """`servers.auth.scopes.declare_scopes` accepts this class: it enforces a declared policy."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        known = self._tool_manager.get_tool(name) is not None  # pyright: ignore[reportPrivateUsage]
+        refund = authorize_tool(self, name, refused=self.refused) if known else None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             cause = exc.__cause__
             if not isinstance(cause, ValidationError):
                 raise
+            if refund is not None:  # refused before it ran: no flight action to count
+                refund()
             schema = next((t.input_schema for t in await self.list_tools() if t.name == name), None)
             raise ToolError(f"{explain(cause, schema)}; {self.refused}") from cause
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        authorize_resource(self, str(uri))
+        return await super().read_resource(uri, context)

@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from servers.auth.scopes import declare_scopes
 from servers.drone.core import commands
 from servers.drone.core.errors import DroneError, OutcomeUnknown, OutOfRange
 from servers.drone.models import (
@@ -34,6 +35,7 @@ from servers.drone.models import (
 )
 from servers.drone.pilot import Pilot, Progress
 from servers.drone.runtime import DroneRuntime
+from servers.drone.scopes import DRONE_SCOPES
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -162,6 +164,7 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
 
         return register
 
+    declare_scopes(server, DRONE_SCOPES)  # the scope each tool takes (servers/drone/scopes.py)
     _reads(tool, pilot)
     _flight(tool, pilot)
     _camera(tool, runtime)

@@ -9,6 +9,10 @@ drone, flying a silent loopback "drone" instead of the real one. Then a real MCP
 sending that Host lists the tools in both protocol eras, and each Agent's `toolNames` must be
 exactly what its path serves. A Host outside the allow-list still gets 421, so the
 acceptance is the allow-list's doing, not protection switched off.
+
+Where the rendered environment turns access control on (the drone server), every hop sends
+the bearer token from the Secret, as kagent's `headersFrom` does and agentgateway passes on,
+and a request without it must get 401.
 """
 
 from __future__ import annotations
@@ -44,7 +48,12 @@ from tests.support.eras import ERAS
 
 pytestmark = pytest.mark.anyio
 
-SECRETS = {"everything-request-state/keys": "tests-deploy-shared-request-state-key"}
+DRONE_TOKEN = "tests-deploy-drone-bearer-token"
+SECRETS = {
+    "everything-request-state/keys": "tests-deploy-shared-request-state-key",
+    "drone-mcp-auth/token": DRONE_TOKEN,
+    "drone-mcp-auth/authorization": f"Bearer {DRONE_TOKEN}",
+}
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE: dict[str, Any] = {
     "jsonrpc": "2.0",
@@ -67,12 +76,18 @@ def silent_drone() -> Any:
 
 
 @contextlib.asynccontextmanager
-async def serving(m: Manifests, deployment: Obj) -> AsyncGenerator[tuple[int, dict[str, Any]]]:
-    """The Deployment's server, started from its rendered args and environment."""
+async def serving(
+    m: Manifests, deployment: Obj
+) -> AsyncGenerator[tuple[int, dict[str, Any], dict[str, str]]]:
+    """The Deployment's server, started from its rendered args and environment; yields its
+    port, its container and the headers a caller must send (the bearer token, if it wants one)."""
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     args: list[str] = container["args"]
     assert args[0] == "serve", args
-    chosen = plan(args[1:], environ=container_env(m, deployment, SECRETS))
+    env = container_env(m, deployment, SECRETS)
+    token = env.get("TELLO_MCP_AUTH_TOKEN")
+    credentials = {"Authorization": f"Bearer {token}"} if token else {}
+    chosen = plan(args[1:], environ=env)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert (chosen.common.host, chosen.common.port) == ("0.0.0.0", ports["mcp"])
     http = dataclasses.replace(chosen.common, host="127.0.0.1", port=0).http()
@@ -92,15 +107,15 @@ async def serving(m: Manifests, deployment: Obj) -> AsyncGenerator[tuple[int, di
         async with opened(entries) as components, anyio.create_task_group() as tg:
             port: int = await tg.start(serve, build_suite_app(components, http), http)
             try:
-                yield port, container
+                yield port, container, credentials
             finally:
                 tg.cancel_scope.cancel()
 
 
-async def list_tools(port: int, hop: Hop, mode: str) -> list[str]:
+async def list_tools(port: int, hop: Hop, mode: str, credentials: dict[str, str]) -> list[str]:
     url = f"http://127.0.0.1:{port}{hop.path}"
     async with (
-        httpx2.AsyncClient(headers={"Host": hop.host_header}, timeout=30) as http,
+        httpx2.AsyncClient(headers={"Host": hop.host_header, **credentials}, timeout=30) as http,
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         listed = await client.list_tools()
@@ -113,11 +128,11 @@ async def check_deployment(
     """Start the hops' Deployment and send each hop's Host (and a foreign one, and the probes)."""
     deployment = hops[0].deployment
     name = str(deployment["metadata"]["name"])
-    async with serving(m, deployment) as (port, container):
+    async with serving(m, deployment) as (port, container, credentials):
         for hop in {(h.host_header, h.path): h for h in hops}.values():
             for mode in ERAS:
                 try:
-                    tools = await list_tools(port, hop, mode)
+                    tools = await list_tools(port, hop, mode, credentials)
                 except Exception as exc:
                     raise AssertionError(f"{hop.caller}: Host {hop.host_header} {hop.path} ({mode})") from exc
                 assert tools, f"{hop.caller}: {hop.path} lists no tools"
@@ -126,9 +141,16 @@ async def check_deployment(
             refused = await raw.post(
                 f"http://127.0.0.1:{port}{hops[0].path}",
                 json=INITIALIZE,
-                headers={**ACCEPT, "Host": f"not-{name}.example:8000"},
+                headers={**ACCEPT, **credentials, "Host": f"not-{name}.example:8000"},
             )
             assert refused.status_code == 421, "the allow-list must keep DNS-rebinding protection on"
+            if credentials:  # access control is on: the token is what gets a caller in
+                bare = await raw.post(
+                    f"http://127.0.0.1:{port}{hops[0].path}",
+                    json=INITIALIZE,
+                    headers={**ACCEPT, "Host": hops[0].host_header},
+                )
+                assert bare.status_code == 401, (name, bare.text)
             # The kubelet's probes (Host: the pod IP) answer, whatever the drone does.
             for probe in ("livenessProbe", "readinessProbe"):
                 probe_path = container[probe]["httpGet"]["path"]

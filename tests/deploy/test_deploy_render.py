@@ -18,7 +18,7 @@ from tests.deploy.manifests import DEPLOY, OVERLAYS, Manifests, Obj, container_e
 
 IMAGE = "ghcr.io/tello-mcp/tello-mcp"
 NAMESPACE = generate.namespace()
-SECRETS = {"everything-request-state/keys": "k"}
+SECRETS = {"everything-request-state/keys": "k", f"{generate.AUTH_SECRET}/token": "t"}
 
 COMMON: set[tuple[str, str]] = {
     ("Namespace", "tello-mcp"),
@@ -239,3 +239,26 @@ def test_routes_give_each_drone_mode_its_own_path(overlay: str) -> None:
     assert m.route_backends(gateway, "/dronex") == []
     virtual = m.one("AgentgatewayBackend", "virtual-mcp", NAMESPACE)["spec"]["mcp"]
     assert sorted(t["static"]["host"] for t in virtual["targets"]) == ["everything", "website-fetcher"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_access_control_is_on_for_the_drone_and_every_agent_sends_the_token(overlay: str) -> None:
+    m = rendered(overlay)
+    drone = m.one("Deployment", "drone-mcp", NAMESPACE)
+    env = {item["name"]: item for item in server_container(drone).get("env", [])}
+    token_ref = env["TELLO_MCP_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert (token_ref["name"], token_ref["key"]) == (generate.AUTH_SECRET, "token")
+    assert int(env["TELLO_MCP_RATE_LIMIT_ACTIONS"]["value"]) > 0
+    resolved = container_env(m, drone, SECRETS)
+    settings = SERVE.resolve(None, resolved).http().access
+    assert settings.mode == "static"
+    assert "drone:fly" in settings.static_scopes
+    remotes = list(m.kind("RemoteMCPServer"))
+    assert remotes
+    for remote in remotes:
+        assert remote["spec"]["headersFrom"] == [
+            {
+                "name": "Authorization",
+                "valueFrom": {"type": "Secret", "name": generate.AUTH_SECRET, "key": "authorization"},
+            }
+        ], remote["metadata"]["name"]
