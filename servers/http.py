@@ -65,7 +65,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from servers.auth.gate import AccessGate, metadata_routes
-from servers.auth.scopes import declared_scopes
+from servers.auth.scopes import declared_scopes, require_token
 from servers.auth.settings import AccessSettings
 from servers.auth.tokens import verifier_for
 from servers.security import BodyLimit, RouteGuard, header_deadline_h11
@@ -404,6 +404,9 @@ def build_app(
         Route(READY_PATH, readyz, methods=["GET"]),
     ]
     servers = [t.server if isinstance(t, Endpoint) else t for t in mounts.values()]
+    if settings.access.mode != "off":
+        for server in servers:
+            require_token(server)  # fail closed: a call that arrives without its token is refused
     metadata = metadata_routes(settings.access, list(mounts), declared_scopes(servers))
     public = [HEALTH_PATH, READY_PATH, *(r.path for r in metadata if isinstance(r, Route))]
     guards = [

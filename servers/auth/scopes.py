@@ -11,8 +11,10 @@ inner calls of the tool modes (`invoke_tool`, a `run_code` script), which
 outer request's context. So a mode cannot call a tool its caller's token does not allow.
 
 The granted scopes are the SDK's: `get_access_token()`, which its `AuthContextMiddleware` sets
-per HTTP request. No token there means access control is off (or the call is not over HTTP:
-stdio, in-process), and nothing is required.
+per HTTP request. A server mounted in an app with access control on is marked
+(`require_token`): a call that reaches it without a token is refused, so if a future SDK ever
+lost the request's context on the way to a tool, calls would fail closed, never open. An
+unmarked server (stdio, in-process, access control off) requires nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "declared_scopes",
     "missing_scopes",
     "policy_of",
+    "require_token",
 ]
 
 _log = structlog.get_logger("auth.scopes")
@@ -115,8 +118,23 @@ def declare_scopes(server: MCPServer[object], policy: ScopePolicy) -> None:
     _POLICIES[server] = policy
 
 
+_TOKEN_REQUIRED: weakref.WeakSet[MCPServer[object]] = weakref.WeakSet()
+
+
+def require_token(server: MCPServer[object]) -> None:
+    """Every call to `server` must carry an access token from now on (it is served with access
+    control on): one without is refused, whatever the scopes it would need."""
+    _TOKEN_REQUIRED.add(server)
+
+
 def policy_of(server: MCPServer[object]) -> ScopePolicy | None:
     return _POLICIES.get(server)
+
+
+def _refuse_without_token(server: MCPServer[object], what: str, *, refused: str) -> None:
+    if server in _TOKEN_REQUIRED and get_access_token() is None:
+        _log.warning("refused_without_token", what=what)
+        raise ToolError(f"{what}: no access token reached this call, and access control is on; {refused}")
 
 
 def declared_scopes(servers: Iterable[MCPServer[object]]) -> list[str]:
@@ -146,6 +164,7 @@ def authorize_tool(server: MCPServer[object], name: str, *, refused: str) -> Ref
     """Refuse (`ToolError` naming the scope and the tool, ending with `refused`) a call the
     caller's token does not allow or its rate limit does not leave room for; otherwise count
     it and return how to take the count back (for a call refused later, before it did anything)."""
+    _refuse_without_token(server, name, refused=refused)
     policy = policy_of(server)
     if policy is None:
         return None
@@ -175,6 +194,12 @@ def authorize_tool(server: MCPServer[object], name: str, *, refused: str) -> Ref
 
 def authorize_resource(server: MCPServer[object], uri: str) -> None:
     """Refuse (`MCPError`) reading `uri` without the scopes the server's policy asks for it."""
+    if server in _TOKEN_REQUIRED and get_access_token() is None:
+        _log.warning("refused_without_token", what=uri)
+        raise MCPError(
+            code=INVALID_REQUEST,
+            message=f"reading {uri}: no access token reached this call, and access control is on",
+        )
     policy = policy_of(server)
     if policy is None:
         return

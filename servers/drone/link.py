@@ -31,6 +31,7 @@ import anyio.lowlevel
 import structlog
 from opentelemetry import trace
 
+from servers.auth.identity import current_client
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
@@ -129,15 +130,20 @@ class LogEntry:
     """For an unanswered flight action: what telemetry proves ("executed", "did_not_start",
     "unknown"), with `evidence`."""
     evidence: str | None = None
+    client: str | None = None
+    """Who asked (`servers.auth.identity`: the token's subject, or the remote address); None
+    for the link's own commands and calls from outside an HTTP request."""
 
 
 class _Waiter:
-    __slots__ = ("done", "error", "reply")
+    __slots__ = ("client", "done", "error", "reply")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.reply: Reply | None = None
         self.error: DroneError | None = None
+        # Taken in the caller's task: the outcome is recorded from the link's receive loop.
+        self.client = current_client()
 
 
 _GUARD_S = 5.0
@@ -554,7 +560,7 @@ class DroneLink:
         self._flight.on_command_succeeded(verb, event.at)
         if verb == "speed":
             self._speed = int(event.command.text.split()[1])
-        self._record(event.command, "ok", event.raw, event.latency_s, event.attempts)
+        self._record(event.command, "ok", event.raw, event.latency_s, event.attempts, ticket=event.ticket)
         self._log.info(
             "command_reply",
             command=event.command.text,
@@ -597,7 +603,9 @@ class DroneLink:
         self._flight.on_command_failed(event.command.verb, event.at)
         verdict = error.verdict if isinstance(error, OutcomeUnknown) else None
         evidence = error.evidence if isinstance(error, OutcomeUnknown) else None
-        self._record(event.command, outcome, event.raw, latency, attempts, verdict, evidence)
+        self._record(
+            event.command, outcome, event.raw, latency, attempts, verdict, evidence, ticket=event.ticket
+        )
         self._log.warning(
             "command_failed", command=event.command.text, outcome=outcome, verdict=verdict, error=str(error)
         )
@@ -667,9 +675,25 @@ class DroneLink:
         attempts: int,
         verdict: str | None = None,
         evidence: str | None = None,
+        *,
+        ticket: int | None = None,
     ) -> None:
+        """One flight-log line; `ticket`: recorded from the receive loop for that caller's command
+        (whose identity its waiter holds), else from the caller's own task."""
+        waiter = None if ticket is None else self._waiters.get(ticket)
+        client = waiter.client if waiter is not None else current_client()
         self.flight_log.append(
-            LogEntry(self.clock.now(), command.text, outcome, reply, latency_s, attempts, verdict, evidence)
+            LogEntry(
+                self.clock.now(),
+                command.text,
+                outcome,
+                reply,
+                latency_s,
+                attempts,
+                verdict,
+                evidence,
+                client,
+            )
         )
 
 

@@ -72,7 +72,9 @@ def build_drone_server(
     @server.resource(
         FLIGHT_LOG_URI,
         name="flight-log",
-        description="Every command sent to the drone: time, command, outcome, reply, latency (newest last)",
+        description=(
+            "Every command sent to the drone: time, command, outcome, reply, latency, who asked (newest last)"
+        ),
         mime_type="application/json",
     )
     async def flight_log() -> str:  # pyright: ignore[reportUnusedFunction]
@@ -84,6 +86,7 @@ def build_drone_server(
                 "reply": e.reply,
                 "latency_ms": round(e.latency_s * 1000, 2),
                 "attempts": e.attempts,
+                "client": e.client,
                 **({"verdict": e.verdict, "evidence": e.evidence} if e.verdict is not None else {}),
             }
             for e in runtime.link.flight_log

@@ -243,6 +243,15 @@ async def test_flight_actions_are_rate_limited_per_client(served: Served, issuer
                 )
             # Landing is never limited: a client at its limit can always bring the drone down.
             assert not (await bob.call_tool("land")).is_error
+            # The flight log says who asked for what (the outcome comes from the link's receive
+            # loop: the identity is the caller's, not that loop's).
+            log = await bob.read_resource("drone://flight-log")
+            assert isinstance(log.contents[0], TextResourceContents)
+            entries = json.loads(log.contents[0].text)
+            by_command = {(e["command"], e["client"]) for e in entries}
+            asked = {("takeoff", "bob"), ("up 20", "bob"), ("cw 90", "carol"), ("ccw 90", "carol")}
+            assert asked <= by_command
+            assert ("land", "bob") in by_command
     finally:
         await land_if_flying(served.runtime)
     assert not served.runtime.link.is_flying()
