@@ -32,6 +32,7 @@ from benchmarks.modes import (
     jpeg_size,
     measure_one,
 )
+from tests.support.virtual import virtual_runtime
 from tool_modes.code import CodeRunner
 from tool_modes.modes import MODES
 
@@ -90,6 +91,7 @@ def test_quick_benchmark_prints_a_complete_table_of_successful_tasks(tmp_path: P
 
 
 @pytest.mark.anyio
+@pytest.mark.virtual_time
 async def test_a_transcript_that_flies_the_wrong_moves_fails_on_ground_truth() -> None:
     square = TASKS_BY_KEY["square"]
     three_sides = dataclasses.replace(
@@ -103,29 +105,31 @@ async def test_a_transcript_that_flies_the_wrong_moves_fails_on_ground_truth() -
             Call("land"),
         ),
     )
-    measured = await measure_one(three_sides, "standard", None)
+    measured = await measure_one(three_sides, "standard", None, runtime=virtual_runtime())
     assert not measured.ok
     assert any("the drone flew" in p and "left 100" in p for p in measured.problems), measured.problems
     assert any("did not close" in p for p in measured.problems), measured.problems
 
 
 @pytest.mark.anyio
+@pytest.mark.virtual_time
 async def test_a_wrong_answer_fails_against_the_drones_replies() -> None:
     sensors = TASKS_BY_KEY["sensors"]
     swapped = dataclasses.replace(
         sensors, answer=lambda r: {"height_cm": r[1].get("value"), "temperature_c": r[0].get("value")}
     )
-    measured = await measure_one(swapped, "standard", None)
+    measured = await measure_one(swapped, "standard", None, runtime=virtual_runtime())
     assert not measured.ok
     assert any(p.startswith("answered height") for p in measured.problems), measured.problems
     assert any(p.startswith("answered temperature") for p in measured.problems), measured.problems
 
 
 @pytest.mark.anyio
+@pytest.mark.virtual_time
 async def test_a_search_agent_that_never_finds_its_tool_fails() -> None:
     sensors = TASKS_BY_KEY["sensors"]
     lost = dataclasses.replace(sensors, lookups=(Lookup("set the LED colour", "get_sensor"),))
-    measured = await measure_one(lost, "search", None)
+    measured = await measure_one(lost, "search", None, runtime=virtual_runtime())
     assert not measured.ok
     assert any("get_tool('set the LED colour') returned" in p for p in measured.problems), measured.problems
     assert measured.round_trips == 1  # the agent stopped: it had no schema for get_sensor
