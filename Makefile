@@ -47,5 +47,10 @@ bench: $(STAMP)
 bench-soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak
 
+## bench-verdicts: the issue-9 fault matrix over HTTP, every verdict checked on ground truth
+.PHONY: bench-verdicts
+bench-verdicts: $(STAMP)
+	$(BIN)/python -m benchmarks.verdicts
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

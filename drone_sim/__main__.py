@@ -1,16 +1,22 @@
 """`drone-sim` / `python -m drone_sim`: run one simulated drone until SIGINT or SIGTERM.
 
 Stdout carries exactly one line, saying where the drone listens, so a script can start the
-simulator and read its address; logs go to stderr.
+simulator and read its address; logs go to stderr. `--ground-truth PATH` hands what really
+happened to a process that cannot read `GroundTruth` directly: at exit it writes one JSON
+object a line (every command the drone executed, every event, every loss burst).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -63,6 +69,17 @@ def _delay(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _burst(text: str) -> tuple[float, float]:
+    seconds, sep, every = text.partition(":")
+    try:
+        burst = (float(seconds), float(every))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected S:EVERY in seconds, got {text!r}") from None
+    if not sep or not 0 < burst[0] < burst[1]:
+        raise argparse.ArgumentTypeError(f"expected S:EVERY with 0 < S < EVERY, got {text!r}")
+    return burst
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drone-sim",
@@ -104,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--reboot-after", type=_non_negative, default=None, metavar="S", help="reboot once after S s"
     )
     faults.add_argument("--state-dropout", action="store_true", help="send no state packets")
+    faults.add_argument(
+        "--burst",
+        type=_burst,
+        default=None,
+        metavar="S:EVERY",
+        help="total loss (commands, replies, state) for S s at the end of every EVERY s",
+    )
+    parser.add_argument(
+        "--ground-truth", type=Path, default=None, metavar="PATH", help="write what happened here at exit"
+    )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default %(default)s)")
     return parser
 
@@ -136,18 +163,68 @@ def simulator_from_args(args: argparse.Namespace) -> DroneSimulator:
     )
 
 
-async def serve(sim: DroneSimulator) -> None:
-    """Run `sim` until SIGINT/SIGTERM, announcing the address on stdout once it is bound."""
+async def bursts(sim: DroneSimulator, seconds: float, every: float, log: list[tuple[float, float]]) -> None:
+    """Forever: `every - seconds` s of the configured faults, then `seconds` s in which nothing
+    gets through either way (a WiFi drop-out). Each burst goes into `log` as (start, end)."""
+    while True:
+        await sim.clock.sleep(every - seconds)
+        loss, dropout = sim.faults.loss, sim.faults.state_dropout
+        start = sim.clock.now()
+        sim.faults.loss, sim.faults.state_dropout = 1.0, True
+        try:
+            await sim.clock.sleep(seconds)
+        finally:
+            sim.faults.loss, sim.faults.state_dropout = loss, dropout
+            log.append((start, sim.clock.now()))
+
+
+def ground_truth_lines(sim: DroneSimulator, burst_log: Sequence[tuple[float, float]] = ()) -> list[str]:
+    """What happened, one JSON object a line: executed commands, events, loss bursts."""
+    records: list[dict[str, Any]] = [
+        {
+            "kind": "executed",
+            "seq": r.seq,
+            "t": r.t,
+            "text": r.text,
+            "flight_action": r.is_flight_action,
+            "outcome": r.outcome.value,
+            "reply": r.reply,
+            "finished_t": r.finished_t,
+        }
+        for r in sim.truth.executed
+    ]
+    records += [
+        {"kind": "event", "t": e.t, "event": e.kind.value, "detail": e.detail} for e in sim.truth.events
+    ]
+    records += [{"kind": "burst", "t": start, "until": end} for start, end in burst_log]
+    return [json.dumps(record) for record in records]
+
+
+async def serve(
+    sim: DroneSimulator, *, ground_truth: Path | None = None, burst: tuple[float, float] | None = None
+) -> None:
+    """Run `sim` until SIGINT/SIGTERM, announcing the address on stdout once it is bound; then
+    write the ground truth to `ground_truth`, if given."""
+    burst_log: list[tuple[float, float]] = []
     # The handlers go in before the announcement: a supervisor may signal as soon as it reads it.
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with sim:
-            host, port = sim.address
-            speedup = getattr(sim.clock, "speedup", 1.0)
-            where = f"udp://{host}:{port} (state -> :{sim.state_port}, speedup {speedup:g})"
-            print(f"drone_sim listening on {where}", flush=True)
-            async for signum in signals:
-                structlog.get_logger("drone_sim").info("sim_stopping", signal=signal.Signals(signum).name)
-                break
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with sim, anyio.create_task_group() as tg:
+                if burst is not None:
+                    tg.start_soon(bursts, sim, *burst, burst_log)
+                host, port = sim.address
+                speedup = getattr(sim.clock, "speedup", 1.0)
+                where = f"udp://{host}:{port} (state -> :{sim.state_port}, speedup {speedup:g})"
+                print(f"drone_sim listening on {where}", flush=True)
+                async for signum in signals:
+                    structlog.get_logger("drone_sim").info("sim_stopping", signal=signal.Signals(signum).name)
+                    break
+                tg.cancel_scope.cancel()
+    finally:
+        if ground_truth is not None:
+            text = "".join(f"{line}\n" for line in ground_truth_lines(sim, burst_log))
+            with anyio.CancelScope(shield=True):
+                await anyio.Path(ground_truth).write_text(text, encoding="utf-8")
 
 
 def configure_logging(level: str) -> None:
@@ -171,7 +248,9 @@ def configure_logging(level: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     configure_logging(str(args.log_level))
-    anyio.run(serve, simulator_from_args(args))
+    anyio.run(
+        functools.partial(serve, simulator_from_args(args), ground_truth=args.ground_truth, burst=args.burst)
+    )
     return 0
 
 

@@ -63,7 +63,9 @@ class PositionModel(BaseModel):
     y_cm: float = Field(description="left of the takeoff point")
     z_cm: float
     heading_deg: float = Field(description="clockwise from the takeoff heading")
-    uncertainty_cm: float = Field(description="grows by the length of every move whose outcome is unknown")
+    uncertainty_cm: float = Field(
+        description="grows by the length of every move whose outcome telemetry could not settle"
+    )
 
 
 class DroneState(BaseModel):

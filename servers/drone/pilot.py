@@ -176,9 +176,13 @@ class Pilot:
             )
         self._require_connected("takeoff")
         battery = await self.link.battery()
-        if battery.source != "live":
+        if battery.source != "live" and not (
+            battery.link is LinkStatus.CONNECTED and battery.age_s <= self.link.config.protocol.stale_after_s
+        ):
+            # The state stream's value is the drone's own, and as good as a live answer while
+            # it is fresh (a lossy link may lose every `battery?` reply and no state packet).
             raise SafetyViolation(
-                "refused: could not read the battery live before takeoff "
+                "refused: could not read the battery before takeoff, live or from fresh state "
                 f"(last state value {battery.percent}% is {battery.age_s:.1f}s old). Nothing was sent."
             )
         if battery.percent < self.envelope.min_takeoff_battery:
@@ -186,7 +190,9 @@ class Pilot:
                 f"refused: battery {battery.percent}% is below the takeoff minimum "
                 f"min_takeoff_battery={self.envelope.min_takeoff_battery}%. Nothing was sent."
             )
-        reply = await self._fly(commands.simple("takeoff"), progress)
+        reply = await self._fly(
+            commands.simple("takeoff"), progress, after=lambda: Position(z=self._height())
+        )
         self.position = Position(z=self._height())
         return self._result(reply)
 
@@ -243,15 +249,16 @@ class Pilot:
         current = self._airborne_position(command)
         target = current.moved(f * distance_cm, left * distance_cm, up * distance_cm)
         check_destination(self.envelope, current, target, height_cm=self._height())
-        reply = await self._fly(command, progress, on_unknown=lambda p: p.less_certain(distance_cm))
+        reply = await self._fly(command, progress, after=lambda: target, widen_by=distance_cm)
         self.position = target
         return self._result(reply)
 
     async def rotate(self, direction: str, degrees: int, progress: Progress | None = None) -> ActionResult:
         command = commands.rotate(direction, degrees)
         current = self._airborne_position(command)
-        reply = await self._fly(command, progress)
-        self.position = current.turned(degrees if direction == "cw" else -degrees)
+        turned = current.turned(degrees if direction == "cw" else -degrees)
+        reply = await self._fly(command, progress, after=lambda: turned)
+        self.position = turned
         return self._result(reply)
 
     async def flip(self, direction: str) -> ActionResult:
@@ -286,7 +293,7 @@ class Pilot:
             # Relative to a pad we cannot see from here: bound by the straight-line distance.
             target = current.less_certain(distance)
             check_destination(self.envelope, current, target.moved(0, 0, z), height_cm=self._height())
-        reply = await self._fly(command, progress, on_unknown=lambda p: p.less_certain(distance))
+        reply = await self._fly(command, progress, after=lambda: target, widen_by=distance)
         self.position = target
         return self._result(reply)
 
@@ -338,6 +345,10 @@ class Pilot:
             self.position = Position(z=self._height()).less_certain(self.envelope.max_distance_cm)
         return self.position
 
+    def _above_takeoff_point(self) -> Position:
+        """Where a takeoff leaves the drone: the origin, at the height the state shows."""
+        return Position(z=self._height())
+
     def _height(self) -> float:
         reading = self.link.reading()
         if reading.telemetry is not None and reading.state_age_s is not None and reading.state_age_s < 2.0:
@@ -349,20 +360,28 @@ class Pilot:
         command: Command,
         progress: Progress | None,
         *,
-        on_unknown: Callable[[Position], Position] | None = None,
+        after: Callable[[], Position] | None = None,
+        widen_by: float | None = None,
         require_live: bool = True,
     ) -> Reply:
         """Send a flight action, reporting progress against its time budget while it runs.
-        Refused with nothing sent unless the link is live (`require_live`, all but landing)."""
+        Refused with nothing sent unless the link is live (`require_live`, all but landing).
+
+        If its reply is lost, the position estimate follows the telemetry's verdict: `after()`
+        (where it leaves the drone) when it executed, unchanged when it did not start, and
+        `widen_by` cm less certain when nobody can tell."""
         if require_live:
             self._require_connected(command.text)
         try:
             if progress is None or command.motion is not Motion.FLIGHT:
                 return await self.link.request(command)
             return await self._with_progress(command, progress)
-        except OutcomeUnknown:
-            if on_unknown is not None and self.position is not None:
-                self.position = on_unknown(self.position)
+        except OutcomeUnknown as exc:
+            if exc.verdict == "executed":
+                if after is not None:
+                    self.position = after()
+            elif exc.verdict != "did_not_start" and widen_by is not None and self.position is not None:
+                self.position = self.position.less_certain(widen_by)
             raise
 
     async def _with_progress(self, command: Command, progress: Progress) -> Reply:

@@ -84,3 +84,47 @@ async def test_the_battery_is_live_during_a_long_move(drone: Drone) -> None:
                 assert drone.truth.flight_state is FlightState.MOVING  # answered mid-move
                 assert abs(battery["percent"] - drone.truth.battery_pct) <= 1
                 assert battery["source"] == "live"
+
+
+async def test_a_takeoff_whose_ok_is_lost_leaves_a_known_position(drone: Drone) -> None:
+    """An "executed" verdict means the drone is where the action leaves it: the next move is checked
+    against a known position, not refused for an estimate made useless ("± max distance")."""
+    async with Client(drone.server) as client:
+        schemas = await Schemas.of(client)
+        with anyio.fail_after(60):
+            drone.sim.faults.lose_reply = "takeoff"
+            took_off = await client.call_tool("takeoff", {})
+            assert took_off.is_error
+            assert "Verdict: executed" in text_of(took_off)
+            state = await call_ok(client, schemas, "get_state")
+            moved = await call_ok(client, schemas, "move", {"direction": "forward", "distance_cm": 100})
+    estimate = state["position_estimate"]
+    assert estimate is not None
+    assert estimate["uncertainty_cm"] == 0
+    assert moved["state"]["position_estimate"]["uncertainty_cm"] == 0
+    assert moved["state"]["position_estimate"]["x_cm"] == 100
+
+
+async def test_a_move_that_did_not_start_leaves_the_position_as_it_was(drone: Drone) -> None:
+    async with Client(drone.server) as client:
+        schemas = await Schemas.of(client)
+        with anyio.fail_after(60):
+            await call_ok(client, schemas, "takeoff")
+            drone.sim.faults.lose_command = "forward 200"
+            lost = await client.call_tool("move", {"direction": "forward", "distance_cm": 200})
+            assert "Verdict: did not start" in text_of(lost)
+            state = await call_ok(client, schemas, "get_state")
+    assert state["position_estimate"]["x_cm"] == 0
+    assert state["position_estimate"]["uncertainty_cm"] == 0
+
+
+async def test_takeoff_uses_fresh_state_when_every_battery_reply_is_lost(drone: Drone) -> None:
+    async with Client(drone.server) as client:
+        with anyio.fail_after(60):
+            drone.sim.faults.loss = 1.0  # every command and reply; the state stream still flows
+            result = await client.call_tool("takeoff", {})
+    text = text_of(result)
+    assert "could not read the battery" not in text
+    # It went out (and was lost): the state stream then showed it never started.
+    assert "Verdict: did not start" in text
+    assert any(r.data == b"takeoff" for r in drone.truth.received)
