@@ -370,9 +370,9 @@ class DroneLink:
             return False
         while True:
             now = self._check_connected(command)
-            # No await between the check and the acquire: the turn cannot be taken meanwhile.
+            # Taken without yielding: the wire cannot change between the check and the send.
             if not self._turn.locked() and self._core.can_send(now, command):
-                await self._turn.acquire()
+                self._turn.acquire_nowait()
                 return False
             if self._core.can_send_side(command, now):
                 return True
