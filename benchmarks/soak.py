@@ -21,8 +21,17 @@ Reported: calls made by kind, errors by kind, double executions (non-idempotent 
 drone executed more often than the pilot asked for them: must be 0), auto-lands caused by
 silence (must be 0), RSS growth, and open sessions, sockets, file descriptors, asyncio tasks
 and threads at the end against their baseline (taken after a warm-up at full concurrency, so
-that pools which grow to their working size once are part of it). Everything runs in one
-process, so RSS, descriptors and threads are the whole process's, clients included.
+that pools which grow to their working size once are part of it), with every thread named.
+Everything runs in one process, so RSS, descriptors and threads are the whole process's,
+clients included.
+
+Two thread pools keep idle threads by design and are accounted for: the event loop's default
+executor (`getaddrinfo` for every fetch) never retires a thread, so it is filled to its maximum
+before the baseline (`fill_default_executor`); anyio's `to_thread` workers retire after 10 s
+idle but only when another `to_thread` call comes, so settling makes one
+(`prune_idle_anyio_workers`). RSS is sampled raw and right after glibc's `malloc_trim(0)`, and
+the baseline and end are read after it: most of the raw growth under load is freed heap that
+glibc keeps for reuse, which the trimmed figure leaves out.
 
 Prints a table, writes JSON (`--json`, default `.cache/bench/soak.json`), exits 1 if an
 invariant is broken or a resource is not back to its baseline.
@@ -33,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import functools
 import gc
 import json
@@ -53,6 +63,7 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import httpx
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
@@ -171,7 +182,8 @@ class Report:
     baseline: Resources
     peak_rss_kib: int
     rss_kib_over_time: list[tuple[float, int]]
-    """(seconds into the run, RSS): growth that levels off is a warm cache, steady growth a leak."""
+    """(seconds into the run, RSS): growth that levels off is a warm cache, steady growth a leak.
+    Raw RSS; the baseline and end RSS are read after `malloc_trim`, like `trimmed_rss_kib_over_time`."""
     peak_sessions: int
     """Most handshake-era sessions open at once during the run (they must all be gone at the end)."""
     end: Resources
@@ -180,6 +192,12 @@ class Report:
     """Tasks alive at the end that were not at the baseline, by what they run (should be none)."""
     shutdown_s: float | None = None
     """Seconds the servers took to shut down after the run (None: not measured yet)."""
+    trimmed_rss_kib_over_time: list[tuple[float, int]] = field(default_factory=list[tuple[float, int]])
+    """RSS right after `malloc_trim(0)` at each sample (glibc): what the process really holds, without
+    the freed heap glibc keeps for reuse. Empty where there is no glibc."""
+    threads_at_baseline: dict[str, int] = field(default_factory=dict[str, int])
+    threads_at_end: dict[str, int] = field(default_factory=dict[str, int])
+    """Every thread by name (`thread_names`), so that one above the baseline has a name."""
 
     @property
     def total_calls(self) -> int:
@@ -266,10 +284,55 @@ class Suite:
         )
 
 
+def thread_names() -> Counter[str]:
+    """Every thread of the process by name: Python threads by their `threading` name (numbers
+    taken out, so a pool's workers count under one name), the others (native threads a C
+    library started) by the kernel's name for them, as "native: NAME"."""
+    names: Counter[str] = Counter()
+    python: set[int] = set()
+    for thread in threading.enumerate():
+        if thread.native_id is not None:
+            python.add(thread.native_id)
+        names[_NUMBERS.sub("N", thread.name)] += 1
+    for task in Path("/proc/self/task").iterdir():
+        if int(task.name) not in python:
+            with contextlib.suppress(OSError):  # it ended while we looked
+                names[f"native: {(task / 'comm').read_text().strip()}"] += 1
+    return names
+
+
+async def fill_default_executor() -> int:
+    """Grow the event loop's default executor (`getaddrinfo`, `run_in_executor(None, ...)`) to
+    its most threads, so that the baseline holds them all; returns how many that is.
+
+    A `ThreadPoolExecutor` starts a thread whenever a job arrives and none is idle, up to
+    `max_workers`, and never retires one: how many the soak ends with depends on the most
+    `getaddrinfo`s (the fetch server resolves every URL) that ever ran at once, which the
+    warm-up cannot promise to reach. Full from the start, the pool cannot grow, so a thread
+    above the baseline is somebody else's."""
+    loop = asyncio.get_running_loop()
+    size = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default, as asyncio makes it
+    barrier = threading.Barrier(size)
+    jobs = [loop.run_in_executor(None, barrier.wait, 10.0) for _ in range(size)]
+    with contextlib.suppress(threading.BrokenBarrierError):  # a smaller pool: as full as it gets
+        await asyncio.gather(*jobs)
+    return size
+
+
+async def prune_idle_anyio_workers() -> threading.Thread:
+    """Let anyio retire its idle worker threads (`to_thread`): it does so lazily, on the next
+    `to_thread` call, for workers idle for 10 s or more (`WorkerThread.MAX_IDLE_TIME`). Returns
+    the worker that call ran on (it stays)."""
+    return await anyio.to_thread.run_sync(threading.current_thread)
+
+
 @contextlib.asynccontextmanager
-async def suite(fetch_allow: Sequence[str] = (LOCAL,)) -> AsyncGenerator[Suite]:
-    """The suite as `tello-mcp serve --sim` builds it, with a handle on the drone runtime."""
-    runtime = DroneRuntime(DroneSettings(sim=True))
+async def suite(fetch_allow: Sequence[str] = (LOCAL,), time_scale: float = 1.0) -> AsyncGenerator[Suite]:
+    """The suite as `tello-mcp serve --sim` builds it, with a handle on the drone runtime.
+    `time_scale`: simulated time runs that much faster, and readings go stale after the same
+    real time as at 1x (`stale_after_s` scaled with it), so a busy loop is not "stale" sooner."""
+    stale_after_s = DroneSettings().stale_after_s * time_scale
+    runtime = DroneRuntime(DroneSettings(sim=True, time_scale=time_scale, stale_after_s=stale_after_s))
     components = [
         drone_component(runtime),
         SERVERS["everything"].component(EverythingSettings()),
@@ -625,10 +688,14 @@ async def settle(suite: Suite, baseline: Resources | None, within: float) -> tup
     previous: Resources | None = None
     while True:
         gc.collect()
+        malloc_trim()  # baseline and end alike: memory in use, not free heap glibc keeps
         now = suite.resources()
         elapsed = time.monotonic() - start
-        if baseline is not None and not now.excess(baseline):
+        excess = None if baseline is None else now.excess(baseline)
+        if excess is not None and not excess:
             return now, elapsed
+        if excess and "threads" in excess:
+            await prune_idle_anyio_workers()
         if (
             baseline is None
             and previous is not None
@@ -641,16 +708,36 @@ async def settle(suite: Suite, baseline: Resources | None, within: float) -> tup
         await anyio.sleep(0.5)
 
 
+def malloc_trim() -> bool:
+    """Hand the heap glibc keeps free for reuse back to the kernel (`malloc_trim(0)`); False
+    where there is no glibc. The soak's RSS grows ~2-3 MiB a minute, and nearly all of it comes
+    back this way: freed memory glibc held on to, not memory anything still uses."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
 async def sample(
-    suite: Suite, rss: list[tuple[float, int]], lag: list[float], sessions: list[int], stop: anyio.Event
+    suite: Suite,
+    rss: list[tuple[float, int]],
+    lag: list[float],
+    sessions: list[int],
+    stop: anyio.Event,
+    trimmed: list[tuple[float, int]] | None = None,
 ) -> None:
-    """RSS every `RSS_EVERY_S`, and how late a 100 ms timer fires: the event loop's lag, which every
-    call, the drone's keepalive and the simulator share."""
+    """RSS every `RSS_EVERY_S` (and into `trimmed`, RSS right after `malloc_trim`), and how late a
+    100 ms timer fires: the event loop's lag, which every call, the drone's keepalive and the
+    simulator share."""
     began = time.monotonic()
     while not stop.is_set():
         now = time.monotonic() - began
         if not rss or now - rss[-1][0] >= RSS_EVERY_S:
             rss.append((round(now, 1), suite.resources().rss_kib))
+            if trimmed is not None and malloc_trim():
+                trimmed.append((round(now, 1), suite.resources().rss_kib))
         sessions.append(suite.sessions())
         timer = time.monotonic()
         with anyio.move_on_after(0.1):
@@ -707,6 +794,7 @@ async def soak(
     seconds: float,
     *,
     short_sorties: bool = False,
+    time_scale: float = 1.0,
     overrun_s: float = 120.0,
     settle_within: float = SETTLE_S,
     publish: Callable[[Report], None] | None = None,
@@ -714,24 +802,28 @@ async def soak(
     """The whole soak: serve, warm up, take the baseline, run, settle, judge. The pilot flies on
     past `seconds` (at most `overrun_s`) until its sortie is over and both one-off faults
     happened. `short_sorties`: up and down only, so that a short run still fits two sorties.
+    `time_scale`: the simulated drone's clock (see `suite`; the suite's test flies at 2x).
     `publish` gets the report before the servers shut down; `shutdown_s` is filled in after."""
     tally = Tally()
-    async with web_page() as page, suite() as served:
+    async with web_page() as page, suite(time_scale=time_scale) as served:
         if not await wait_connected(served, within=10):
             raise RuntimeError("the embedded simulator did not connect")
         warming = time.monotonic()
+        await fill_default_executor()
         await warm_up(served, page, Tally())
         warm_up_s = time.monotonic() - warming
         baseline, _ = await settle(served, None, within=10)
         baseline_tasks = served.task_names()
+        baseline_threads = thread_names()
         rss: list[tuple[float, int]] = []
+        trimmed: list[tuple[float, int]] = []
         lag: list[float] = []
         sessions: list[int] = []
         stop = anyio.Event()
         start = time.monotonic()
         schedule = Schedule(start, seconds, short_sorties)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(sample, served, rss, lag, sessions, stop)
+            tg.start_soon(sample, served, rss, lag, sessions, stop, trimmed)
             tg.start_soon(faults, served, schedule, tally, stop)
             async with anyio.create_task_group() as readers:
                 max_calls = int(seconds * 20) + 50
@@ -762,10 +854,13 @@ async def soak(
             baseline=baseline,
             peak_rss_kib=max([baseline.rss_kib, *(kib for _, kib in rss)]),
             rss_kib_over_time=rss,
+            trimmed_rss_kib_over_time=trimmed,
             peak_sessions=max(sessions, default=0),
             end=end,
             settle_s=round(settle_s, 1),
             extra_tasks=dict(served.task_names() - baseline_tasks),
+            threads_at_baseline=dict(sorted(baseline_threads.items())),
+            threads_at_end=dict(sorted(thread_names().items())),
         )
         if publish is not None:
             publish(report)  # before the shutdown, so that a shutdown that hangs still leaves figures
@@ -805,6 +900,7 @@ def table(report: Report) -> list[str]:
         f"{'RSS at baseline / peak / end (MiB)':<52}{b.rss_kib / 1024:>6.1f} / "
         f"{report.peak_rss_kib / 1024:.1f} / {e.rss_kib / 1024:.1f}",
         f"{'RSS growth (MiB)':<52}{report.rss_growth_kib / 1024:>10.1f}",
+        *_trimmed(report.trimmed_rss_kib_over_time),
         f"{'resource':<22}{'baseline':>10}{'end':>10}{'allowed':>10}",
     ]
     leaks = report.leaks
@@ -818,8 +914,23 @@ def table(report: Report) -> list[str]:
     )
     if report.extra_tasks:
         lines.append(f"  tasks beyond the baseline: {report.extra_tasks}")
+    lines.append(f"  threads at baseline: {_named(report.threads_at_baseline)}")
+    lines.append(f"  threads at the end:  {_named(report.threads_at_end)}")
     lines.append(f"back to baseline {report.settle_s:g} s after the last client closed")
     return lines
+
+
+def _trimmed(samples: Sequence[tuple[float, int]]) -> list[str]:
+    """RSS after `malloc_trim` at the first sample, a minute in, and at the end."""
+    if len(samples) < 2:
+        return []
+    minute = next(((t, kib) for t, kib in samples if t >= 60.0), samples[len(samples) // 2])
+    shown = " / ".join(f"{kib / 1024:.1f}" for _, kib in (samples[0], minute, samples[-1]))
+    return [f"{f'RSS after malloc_trim at 0 / {minute[0]:g} / {samples[-1][0]:g} s (MiB)':<52}{shown}"]
+
+
+def _named(threads: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} x{count}" if count > 1 else name for name, count in threads.items())
 
 
 def where(frame: FrameType | None) -> str:

@@ -14,18 +14,20 @@ import gc
 import importlib.util
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import structlog
+from starlette.applications import Starlette
 
+from servers.auth.tokens import verifier_for
 from servers.config import SERVE, ServeSettings, settings_table
 from servers.http import serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
-from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
+from servers.suite import Component, ServerEntry, build_suite_app, drain_of, endpoints, nested, opened
 from servers.version import package_version
 from servers.workers import ServedBy, follow_parent, refusal, run_workers, worker_of
 
@@ -125,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     refused = refusal(chosen.common, list(chosen.servers))
     if refused is not None:
         parser.error(refused)
+    try:
+        # Here, not in the plan (whose settings are parsed one by one in tests): contradicting
+        # auth settings, or a missing key or token file, end in one line, not a traceback.
+        verifier_for(chosen.common.access())
+    except (ValueError, OSError) as exc:
+        parser.error(f"access control: {exc}")
     configure_logging(chosen.common.log_format, chosen.common.log_level)
     if chosen.common.workers > 1 and worker_of() is None:
         return run_workers(own, chosen.common, chosen.servers)
@@ -176,8 +184,50 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
                 sys.stdout.flush()
             async for signum in signals:
                 log.info("shutdown_signal", signal=signal.Signals(signum).name)
-                tg.cancel_scope.cancel()
                 break
+            await _drain(app, http.shutdown_timeout, signals)
+            tg.cancel_scope.cancel()
+
+
+ABORT_S = 1.0
+"""Seconds the calls ended at the drain's deadline get to send their error."""
+
+
+async def _drain(app: Starlette, within_s: float, signals: AsyncIterator[int]) -> None:
+    """Shutdown before the listener closes (see `servers.suite.Drain`): /readyz 503, new calls
+    refused, the drone landed, then up to `within_s` seconds for the calls in flight to end; a
+    second signal cuts that short. Calls still running then are ended with an error (`abort`).
+    Uvicorn's own graceful stop (open connections get another `shutdown_timeout`) and the
+    lifespans' exits (the link lands again if need be) follow."""
+    drain = drain_of(app)
+    drain.begin()
+    log = structlog.get_logger("tello_mcp")
+    started = anyio.current_time()
+    aborted = 0  # calls still running at the deadline, ended with an error
+    async with anyio.create_task_group() as tg:
+
+        async def second_signal() -> None:
+            async for signum in signals:
+                log.warning("shutdown_hurried", signal=signal.Signals(signum).name)
+                tg.cancel_scope.cancel()
+
+        tg.start_soon(second_signal)
+        with anyio.move_on_after(within_s):
+            await drain.run_hooks()
+            await drain.idle()
+        tg.cancel_scope.cancel()
+    if drain.in_flight:
+        aborted = drain.abort()
+        with anyio.move_on_after(ABORT_S):
+            await drain.idle(quiet_s=0)
+    drain.close_streams()
+    log.info(
+        "shutdown_drained",
+        seconds=round(anyio.current_time() - started, 3),
+        aborted=aborted,
+        still_in_flight=drain.in_flight,
+        refused=drain.refused,
+    )
 
 
 async def _serve_stdio(component: Component) -> None:

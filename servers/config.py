@@ -175,6 +175,7 @@ class ServeSettings:
     max_body_bytes: int = default_of(HttpSettings, "max_body_bytes")
     max_sessions: int = default_of(HttpSettings, "max_sessions")
     session_idle_timeout: float = default_of(HttpSettings, "session_idle_timeout")
+    shutdown_timeout: float = default_of(HttpSettings, "shutdown_timeout")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = 1
@@ -222,6 +223,7 @@ class ServeSettings:
             max_body_bytes=self.max_body_bytes,
             max_sessions=self.max_sessions,
             session_idle_timeout=self.session_idle_timeout,
+            shutdown_timeout=self.shutdown_timeout,
             access=self.access(),
         )
 
@@ -240,6 +242,10 @@ SERVE = SettingsGroup(
         "max_body_bytes": "largest HTTP request body accepted (larger: 413 before it is read)",
         "max_sessions": "handshake-era MCP sessions open at once per endpoint (more: 503)",
         "session_idle_timeout": "seconds an idle handshake-era MCP session lives before it is closed",
+        "shutdown_timeout": (
+            "seconds calls in flight get to finish after SIGTERM (then they get an error); the process "
+            "exits within twice this plus 5 s"
+        ),
         "log_format": "json (production) or console",
         "log_level": "debug, info, warning or error",
         "workers": (

@@ -200,7 +200,7 @@ class HttpSettings:
             raise ValueError(f"port out of range: {self.port}")
         if self.max_body_bytes <= 0 or self.max_sessions <= 0:
             raise ValueError("max_body_bytes and max_sessions must be positive")
-        for name in ("header_timeout", "body_timeout", "session_idle_timeout"):
+        for name in ("header_timeout", "body_timeout", "session_idle_timeout", "shutdown_timeout"):
             value: float = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -43,7 +43,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servers.config import ServeSettings
-from servers.http import HttpSettings, _bind  # pyright: ignore[reportPrivateUsage]
+from servers.http import _bind  # pyright: ignore[reportPrivateUsage]
 
 WORKER_ENV: Final = "TELLO_MCP_WORKER"
 """`index/count` in a worker's environment; `servers.http._bind` sets `SO_REUSEPORT` when present."""
@@ -127,7 +127,9 @@ def run_workers(argv: Sequence[str], common: ServeSettings, servers: Mapping[str
     if everything is not None and not getattr(everything, "request_state_keys", ()):
         env[STATE_KEYS_ENV] = secrets.token_urlsafe(32)
     command = [sys.executable, "-m", "servers.cli", *argv, "--port", str(port), "--workers", "1"]
-    grace = math.ceil(HttpSettings().shutdown_timeout) + 5
+    # A worker drains for up to shutdown_timeout, then uvicorn gives connections as long again
+    # (`servers.cli._drain`); the kill comes only after both and some slack.
+    grace = 2 * math.ceil(common.shutdown_timeout) + 5
     alive: dict[int, subprocess.Popen[bytes]] = {}
     stopping = False
 

@@ -97,6 +97,7 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
             Route(STATUS_PATH, _drone_status(runtime), methods=["GET"]),
         ],
         detail="embedded simulator" if s.sim else f"drone at {s.drone_host}:{s.drone_port}",
+        on_shutdown=runtime.land_for_shutdown,
     )
 
 

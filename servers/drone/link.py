@@ -43,6 +43,7 @@ from servers.drone.core.errors import (
     OutcomeUnknown,
     Preempted,
     ProtocolError,
+    ShuttingDown,
 )
 from servers.drone.core.flight import FlightTracker
 from servers.drone.core.protocol import (
@@ -178,6 +179,7 @@ class DroneLink:
         self._tg: anyio.abc.TaskGroup | None = None
         self._scopes: list[anyio.CancelScope] = []
         self._state_port = self.config.state_port
+        self._closing = False
 
     # ---- lifecycle ----
 
@@ -204,10 +206,19 @@ class DroneLink:
         self._log.info("link_started", command_port=self.local_port, state_port=self._state_port)
         return self
 
+    def begin_shutdown(self) -> None:
+        """From now on refuse new flight actions (`ShuttingDown`, nothing sent) but `land`,
+        `stop` and `emergency`: the server is about to land the drone, and a script still
+        running must not take it up again. Reads and settings still go out."""
+        if not self._closing:
+            self._closing = True
+            self._log.info("link_refusing_flight_actions")
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         assert self._tg is not None
+        self.begin_shutdown()
         try:
             with anyio.CancelScope(shield=True):
                 await self._land_if_flying()
@@ -332,6 +343,11 @@ class DroneLink:
         """
         if command.verb in ("emergency", "stop"):
             return await self._priority(command)
+        if self._closing and command.motion is Motion.FLIGHT and command.verb != "land":
+            self._record(command, "not_connected", None, 0.0, 0)
+            raise ShuttingDown(
+                f"{command.text!r} refused: the server is shutting down and lands the drone; nothing was sent"
+            )
         with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
             try:
                 with self.clock.fail_after(math.inf if turn_wait_s is None else turn_wait_s):

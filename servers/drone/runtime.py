@@ -22,6 +22,8 @@ import structlog
 
 from servers.drone.camera import VideoReceiver
 from servers.drone.config import DroneSettings
+from servers.drone.core import commands
+from servers.drone.core.errors import DroneError
 from servers.drone.core.protocol import LinkStatus
 from servers.drone.link import DroneLink
 from servers.drone.photo import PhotoService
@@ -84,6 +86,27 @@ class DroneRuntime:
     def connected(self) -> bool:
         """The drone answers and its state stream is live."""
         return self._link is not None and self._link.status() is LinkStatus.CONNECTED
+
+    async def land_for_shutdown(self) -> None:
+        """The first step of a shutdown, taken while the HTTP server still answers the calls in
+        flight: interrupt a flight action in progress (`stop`, on the priority path) and land.
+        The caller of an interrupted move gets its result (interrupted) rather than a connection
+        cut halfway. Bounded by the link's `land_on_exit_s`; the link's own exit lands again if
+        anything took off meanwhile. A drone on the ground is left alone (nothing is sent)."""
+        link = self._link
+        if link is None:
+            return
+        link.begin_shutdown()  # a script still running must not take off again
+        if not link.is_flying():
+            return
+        self._log.warning("landing_before_shutdown")
+        with self.clock.move_on_after(link.config.land_on_exit_s):
+            for verb in ("stop", "land"):
+                try:
+                    await link.request(commands.simple(verb))
+                except DroneError as exc:
+                    self._log.error("shutdown_command_failed", command=verb, error=str(exc))
+        self._log.info("landed_before_shutdown", flying=link.is_flying())
 
     async def __aenter__(self) -> Self:
         self._running = self._run()
@@ -156,4 +179,16 @@ class DroneRuntime:
             video=video,
         )
         async with sim:
-            yield sim
+            try:
+                yield sim
+            finally:
+                # The simulator's own account of the end (its ground truth, not the link's view):
+                # what an operator, or a test of shutdown, reads to know the drone came down.
+                truth = sim.truth
+                flight = [r for r in truth.executed if r.is_flight_action or r.text == "stop"]
+                self._log.info(
+                    "sim_ground_truth",
+                    flight_state=truth.flight_state.name.lower(),
+                    flying=truth.flying,
+                    last_commands=[f"{r.text}: {r.outcome.name.lower()}" for r in flight[-5:]],
+                )

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 
 from servers.auth.ratelimit import RateLimiter
 from servers.auth.scopes import declare_scopes, policy_of
+from servers.cli import main
 from servers.config import SERVE
 from servers.drone.runtime import DroneRuntime
 from servers.drone.scopes import ADMIN, DRONE_SCOPES, EMERGENCY, FLY, READ
@@ -88,3 +89,33 @@ def test_the_rate_limiter_window_and_bound() -> None:
     for client in ("b", "c", "d", "e"):
         limiter.acquire(client)
     assert limiter.clients <= 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            [
+                "--auth-jwks-file",
+                "/nonexistent/jwks.json",
+                "--auth-issuer",
+                "https://a.example",
+                "--auth-audience",
+                "x",
+            ],
+            "No such file or directory",
+        ),
+        (["--auth-jwks-file", "jwks.json"], "JWT mode needs auth_issuer"),
+        (["--auth-token-file", "/nonexistent/token"], "No such file or directory"),
+    ],
+)
+def test_serve_refuses_a_broken_auth_setup_in_one_line(
+    flags: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "drone", "--sim", *flags])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error: access control: " in err
+    assert said in err

@@ -10,10 +10,11 @@ import pytest
 
 from drone_sim import DroneSimulator, FlightState, Outcome, SimConfig
 from servers.drone.core import commands
+from servers.drone.core.errors import ShuttingDown
 from servers.drone.core.protocol import LinkStatus
 from servers.drone.link import DroneLink, LinkConfig
 from tello_io.clock import ScaledClock
-from tests.link.rig import LOCAL, SPEEDUP, link_config
+from tests.link.rig import LOCAL, SPEEDUP, link_config, make_rig, verify_calls
 
 
 def _port_is_free(port: int) -> bool:
@@ -72,3 +73,27 @@ async def test_shutdown_right_after_start_does_not_hang(anyio_backend: str) -> N
                 ports = (link.local_port, link.state_port)
         assert len(asyncio.all_tasks()) == tasks_before
         assert all(_port_is_free(p) for p in ports)
+
+
+@pytest.mark.anyio
+@pytest.mark.virtual_time
+async def test_once_shutting_down_no_flight_action_but_landing_goes_out() -> None:
+    """What a `run_code` script still running during a shutdown meets: takeoff and moves are
+    refused with nothing sent; reads, `stop` and `land` still go out."""
+    async with make_rig() as rig:
+        assert (await rig.call(commands.simple("takeoff"))).ok
+        rig.link.begin_shutdown()
+        before = len(rig.sim.truth.received)
+        for refused in (commands.move("up", 30, speed_cm_s=100), commands.rotate("cw", 90)):
+            call = await rig.call(refused)
+            assert isinstance(call.error, ShuttingDown), call
+            assert "shutting down" in str(call.error)
+            assert "nothing was sent" in str(call.error)
+        assert rig.sim.truth.received[before:] == ()
+        assert (await rig.call(commands.query("battery?"))).ok
+        assert (await rig.call(commands.simple("land"))).ok
+        assert rig.sim.truth.flight_state is FlightState.LANDED
+        again = await rig.call(commands.simple("takeoff"))
+        assert isinstance(again.error, ShuttingDown)
+        assert [r.text for r in rig.sim.truth.executed if r.is_flight_action] == ["takeoff", "land"]
+        verify_calls(rig.sim, rig.calls)

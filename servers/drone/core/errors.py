@@ -29,6 +29,10 @@ class NotConnected(DroneError):
     """The link has no live drone to talk to, so nothing was sent."""
 
 
+class ShuttingDown(NotConnected):
+    """The server is shutting down and lands the drone: no new flight action is sent."""
+
+
 class LinkBusy(DroneError):
     """Another command is on the wire; the SDK allows only one in flight."""
 
