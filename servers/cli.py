@@ -24,10 +24,11 @@ from starlette.applications import Starlette
 
 from servers.auth.tokens import verifier_for
 from servers.config import SERVE, ServeSettings, settings_table
+from servers.drain import drain_of
 from servers.http import serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
-from servers.suite import Component, ServerEntry, build_suite_app, drain_of, endpoints, nested, opened
+from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
 from servers.version import package_version
 from servers.workers import ServedBy, follow_parent, refusal, run_workers, worker_of
 
@@ -194,7 +195,7 @@ ABORT_S = 1.0
 
 
 async def _drain(app: Starlette, within_s: float, signals: AsyncIterator[int]) -> None:
-    """Shutdown before the listener closes (see `servers.suite.Drain`): /readyz 503, new calls
+    """Shutdown before the listener closes (see `servers.drain.Drain`): /readyz 503, new calls
     refused, the drone landed, then up to `within_s` seconds for the calls in flight to end; a
     second signal cuts that short. Calls still running then are ended with an error (`abort`).
     Uvicorn's own graceful stop (open connections get another `shutdown_timeout`) and the

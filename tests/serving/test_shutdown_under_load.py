@@ -44,10 +44,11 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
+from servers.drain import SHUT_DOWN_MID_CALL, SHUTTING_DOWN, drain_of
 from servers.everything.settings import EverythingSettings
 from servers.http import HttpSettings, serve
 from servers.registry import SERVERS
-from servers.suite import SHUT_DOWN_MID_CALL, SHUTTING_DOWN, build_suite_app, drain_of
+from servers.suite import build_suite_app
 from tests.support.eras import ERAS
 from tests.support.serve import Served, serving
 
