@@ -14,6 +14,8 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import anyio
+from anyio.abc import Process
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from drone_sim import DroneConfig, DroneSimulator, SimConfig
@@ -63,3 +65,15 @@ def free_udp_ports(count: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+async def stop_process(process: Process, timeout_s: float) -> None:
+    """End `process` for sure: SIGTERM, up to `timeout_s` for it to exit, then SIGKILL."""
+    if process.returncode is None:
+        process.terminate()
+        with anyio.move_on_after(timeout_s):
+            await process.wait()
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+    await process.aclose()

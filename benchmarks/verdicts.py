@@ -49,7 +49,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 from mcp_types import CallToolResult, TextContent, TextResourceContents
 
-from benchmarks.rig import free_udp_ports
+from benchmarks.rig import free_udp_ports, stop_process
 from servers.drone.config import DroneSettings
 from servers.logs import configure_logging
 
@@ -265,15 +265,7 @@ class Started:
 
 
 async def stop(process: Process, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM, a bounded wait, then SIGKILL."""
-    if process.returncode is None:
-        process.terminate()
-        with anyio.move_on_after(timeout_s):
-            await process.wait()
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
-    await process.aclose()
+    await stop_process(process, timeout_s)
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,8 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from benchmarks.rig import stop_process
+
 START_TIMEOUT = 60.0
 """Real seconds for a cold start on a loaded machine (imports dominate)."""
 STOP_TIMEOUT = 20.0
@@ -42,14 +44,7 @@ class Served:
 
 async def stop(process: Process) -> None:
     """End `process` for sure: SIGTERM, a bounded wait, then SIGKILL."""
-    if process.returncode is None:
-        process.terminate()
-        with anyio.move_on_after(STOP_TIMEOUT):
-            await process.wait()
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
-    await process.aclose()
+    await stop_process(process, STOP_TIMEOUT)
 
 
 @contextlib.asynccontextmanager
