@@ -71,9 +71,10 @@ def _sim_commands() -> list[list[str]]:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("argv", _sim_commands(), ids=" ".join)
-async def test_every_simulator_command_in_the_readme_runs(argv: list[str]) -> None:
-    # An ephemeral port (the last --port wins) so the check never collides with anything.
-    process = await anyio.open_process([str(BIN / "drone-sim"), *argv[1:], "--port", "0"])
+async def test_every_simulator_command_in_the_readme_runs(argv: list[str], tmp_path: Path) -> None:
+    # An ephemeral port (the last --port wins) so the check never collides with anything; run
+    # in a scratch folder, since a command may write a file (--ground-truth).
+    process = await anyio.open_process([str(BIN / "drone-sim"), *argv[1:], "--port", "0"], cwd=tmp_path)
     try:
         assert process.stdout is not None
         with anyio.fail_after(20):
@@ -82,6 +83,8 @@ async def test_every_simulator_command_in_the_readme_runs(argv: list[str]) -> No
         process.send_signal(signal.SIGTERM)
         with anyio.fail_after(20):
             assert await process.wait() == 0
+        if "--ground-truth" in argv:
+            assert (tmp_path / argv[argv.index("--ground-truth") + 1]).is_file()  # (empty: nothing ran)
     finally:
         if process.returncode is None:
             process.kill()
