@@ -35,23 +35,12 @@ from tests.drone_server.harness import (
     structured,
     text_of,
 )
-from tests.support.eras import ERAS
+from tests.support.eras import ACCEPT, ERAS, LEGACY_INIT
 
 pytestmark = pytest.mark.anyio
 
 RATE = 2
 MCP_PATHS = ("/drone", "/drone-search", "/drone-code", "/drone-codesearch")
-INIT: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +62,7 @@ async def test_no_token_is_401_with_the_paths_resource_metadata(served: Served) 
     since = mark(served.truth)
     async with httpx.AsyncClient(base_url=served.base, timeout=10) as http:
         for path in MCP_PATHS:
-            refused = await http.post(path, json=INIT, headers=ACCEPT)
+            refused = await http.post(path, json=LEGACY_INIT, headers=ACCEPT)
             assert refused.status_code == 401, path
             challenge = _www_authenticate(refused)
             assert challenge["error"] == "invalid_token"
@@ -143,10 +132,12 @@ async def test_forged_expired_and_foreign_tokens_are_401(served: Served, issuer:
     since = mark(served.truth)
     async with httpx.AsyncClient(base_url=served.base, timeout=10) as http:
         for what, token in _forged(issuer).items():
-            refused = await http.post("/drone", json=INIT, headers={**ACCEPT, **bearer(token)})
+            refused = await http.post("/drone", json=LEGACY_INIT, headers={**ACCEPT, **bearer(token)})
             assert refused.status_code == 401, what
             assert _www_authenticate(refused)["error"] == "invalid_token", what
-        accepted = await http.post("/drone", json=INIT, headers={**ACCEPT, **bearer(issuer.token("mallory"))})
+        accepted = await http.post(
+            "/drone", json=LEGACY_INIT, headers={**ACCEPT, **bearer(issuer.token("mallory"))}
+        )
         assert accepted.status_code == 200
     assert_nothing_sent(served.truth, since)
 

@@ -44,7 +44,7 @@ from tests.deploy.manifests import (
     rendered,
     static_target_hops,
 )
-from tests.support.eras import ERAS
+from tests.support.eras import ACCEPT, ERAS, LEGACY_INIT
 
 pytestmark = pytest.mark.anyio
 
@@ -53,17 +53,6 @@ SECRETS = {
     "everything-request-state/keys": "tests-deploy-shared-request-state-key",
     "drone-mcp-auth/token": DRONE_TOKEN,
     "drone-mcp-auth/authorization": f"Bearer {DRONE_TOKEN}",
-}
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INITIALIZE: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
 }
 
 
@@ -140,14 +129,14 @@ async def check_deployment(
         async with httpx2.AsyncClient(timeout=10) as raw:
             refused = await raw.post(
                 f"http://127.0.0.1:{port}{hops[0].path}",
-                json=INITIALIZE,
+                json=LEGACY_INIT,
                 headers={**ACCEPT, **credentials, "Host": f"not-{name}.example:8000"},
             )
             assert refused.status_code == 421, "the allow-list must keep DNS-rebinding protection on"
             if credentials:  # access control is on: the token is what gets a caller in
                 bare = await raw.post(
                     f"http://127.0.0.1:{port}{hops[0].path}",
-                    json=INITIALIZE,
+                    json=LEGACY_INIT,
                     headers={**ACCEPT, "Host": hops[0].host_header},
                 )
                 assert bare.status_code == 401, (name, bare.text)

@@ -22,21 +22,11 @@ from tests.drone_server.harness import (
     wait_connected,
     wait_status,
 )
+from tests.support.eras import ACCEPT, LEGACY_INIT
 
 pytestmark = pytest.mark.anyio
 
 CLUSTER_NAME = "drone-mcp.drone.svc.cluster.local"
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-LEGACY_INIT: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
 MODERN_CALL: dict[str, Any] = {
     "jsonrpc": "2.0",
     "id": 1,

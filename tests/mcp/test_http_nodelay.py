@@ -37,7 +37,7 @@ from mcp import Client
 
 from servers.http import build_app
 from tests.mcp.demo import DemoState, build_demo, demo_settings, running
-from tests.support.eras import ERAS
+from tests.support.eras import ACCEPT, ERAS
 
 pytestmark = [
     pytest.mark.anyio,
@@ -47,7 +47,6 @@ pytestmark = [
 KINDS: Final = ("demo", "drone")
 LEGACY_VERSION: Final = "2025-11-25"
 MODERN_VERSION: Final = "2026-07-28"
-ACCEPT: Final = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 ROUNDS: Final = 3
 BLOCK: Final = 6

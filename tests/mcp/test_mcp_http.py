@@ -18,21 +18,10 @@ from starlette.applications import Starlette
 
 from servers.http import ANY, Endpoint, HttpSettings, build_app, serve
 from tests.mcp.demo import GATEWAY_AUTHORITY, PATHS, DemoState, Served, build_demo, running
-from tests.support.eras import ERAS
+from tests.support.eras import ACCEPT, ERAS, LEGACY_INIT
 
 pytestmark = pytest.mark.anyio
 
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-LEGACY_INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
 MODERN_LIST = {
     "jsonrpc": "2.0",
     "id": 1,
