@@ -30,17 +30,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import http.server
 import json
-import shutil
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -62,11 +60,13 @@ from benchmarks.throughput import (
     combine,
     cpu_seconds,
     drive,
+    find_node,
     free_port,
-    machine,
     reference_server,
     render_cells,
     running,
+    save_json,
+    stamp,
 )
 
 DESCRIPTION = "The everything echo and fetch demo servers vs their reference servers, same run."
@@ -451,17 +451,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts, with_fetch = parse_args(argv)
-    node = shutil.which("node")
+    node = find_node("demo servers benchmark")
     if node is None:
-        print(
-            "demo servers benchmark skipped: node not found (needed for the load generator and the reference)"
-        )
         return 2
-    report = Report(
-        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        machine=machine(),
-        options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
-    )
+    report = Report(**stamp(opts))
     try:
         report.cells = combine(measure_echo(node, opts))
         report.targets = judge(report.cells)
@@ -471,10 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo servers benchmark failed: {exc}")
         return 2
     render(report)
-    opts.json_path.parent.mkdir(parents=True, exist_ok=True)
-    opts.json_path.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(f"results: {opts.json_path}")
-    sys.stdout.flush()
+    save_json(report, opts.json_path)
     for row in report.fetch:
         if row.p50_vs_reference is not None and row.p50_vs_reference < 1.0:
             return 1

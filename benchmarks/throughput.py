@@ -876,19 +876,36 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    opts = parse_args(argv)
+def find_node(benchmark: str) -> str | None:
+    """The `node` binary, or None after saying `benchmark` is skipped without it."""
     node = shutil.which("node")
     if node is None:
-        print(
-            "throughput benchmark skipped: node not found (needed for the load generator and the reference)"
-        )
+        print(f"{benchmark} skipped: node not found (needed for the load generator and the reference)")
+    return node
+
+
+def stamp(options: Any) -> dict[str, Any]:
+    """When, where and with what options a report was made (its first fields)."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+    }
+
+
+def save_json(report: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    print(f"results: {path}")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    node = find_node("throughput benchmark")
+    if node is None:
         return 2
-    report = Report(
-        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        machine=machine(),
-        options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
-    )
+    report = Report(**stamp(opts))
     try:
         report.cells = combine(measure_matrix(node, opts))
         report.targets = judge(report.cells)
@@ -904,10 +921,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"throughput benchmark failed: {exc}")
         return 2
     render(report)
-    opts.json_path.parent.mkdir(parents=True, exist_ok=True)
-    opts.json_path.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(f"results: {opts.json_path}")
-    sys.stdout.flush()
+    save_json(report, opts.json_path)
     return 0 if all(v["met"] for v in report.targets) else 1
 
 
