@@ -22,6 +22,23 @@ async def drone(anyio_backend: str) -> AsyncGenerator[Drone]:
 
 
 @pytest.fixture
+async def airborne(anyio_backend: str) -> AsyncGenerator[Drone]:
+    """Like `drone`, but hovering (on virtual time a takeoff costs milliseconds): for tests
+    where flying is the setting, not the subject."""
+    import anyio
+    from mcp import Client
+
+    from tests.drone_server.harness import flying, text_of
+
+    async with flying() as started:
+        async with Client(started.server) as client:
+            with anyio.fail_after(10):
+                took_off = await client.call_tool("takeoff", {})
+        assert not took_off.is_error, text_of(took_off)
+        yield started
+
+
+@pytest.fixture
 async def served(anyio_backend: str) -> AsyncGenerator[Served]:
     """The drone app over HTTP on 127.0.0.1 (default Host/Origin checks), connected and landed."""
     from tests.drone_server.harness import serving

@@ -8,7 +8,6 @@ envelope (height, distance, takeoff battery) and the confirmation step of `emerg
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
@@ -106,18 +105,6 @@ RANGE_VIOLATIONS: list[tuple[str, dict[str, Any], str, str]] = [
 def _case_id(case: tuple[str, dict[str, Any], str, str]) -> str:
     tool, arguments, _, _ = case
     return f"{tool}-" + "-".join(f"{k}={str(v)[:8]}" for k, v in arguments.items())
-
-
-@pytest.fixture
-async def airborne(anyio_backend: object) -> AsyncGenerator[Drone]:
-    """A hovering drone (on virtual time a takeoff costs milliseconds): flying means only
-    validation, not "take off first", can be what refuses a move."""
-    async with flying() as drone:
-        async with Client(drone.server) as client:
-            with anyio.fail_after(10):
-                took_off = await client.call_tool("takeoff", {})
-        assert not took_off.is_error, text_of(took_off)
-        yield drone
 
 
 @pytest.mark.parametrize("case", RANGE_VIOLATIONS, ids=[_case_id(c) for c in RANGE_VIOLATIONS])
