@@ -111,3 +111,12 @@ async def flying_rig(
             if enter_sdk:
                 assert await client.request("command", sim.address) == "ok"
             yield sim, client
+
+
+async def read_line(stream: anyio.abc.ByteReceiveStream) -> str:
+    """One line of a subprocess's output (a byte at a time: nothing past the newline is lost)."""
+    data = b""
+    with anyio.fail_after(20):
+        while not data.endswith(b"\n"):
+            data += await stream.receive(1)
+    return data.decode()

@@ -16,21 +16,13 @@ from drone_sim.__main__ import build_parser, simulator_from_args
 from drone_sim.faults import Faults
 from drone_sim.server import SimConfig
 
-from .support import raw_client
+from .support import raw_client, read_line
 
 REPO = Path(__file__).resolve().parents[2]
 LINE = re.compile(
     r"drone_sim listening on udp://(127\.0\.0\.\d+):(\d+)"
     r" \(state -> :(\d+), speedup ([\d.]+)\)\n"
 )
-
-
-async def _read_line(stream: anyio.abc.ByteReceiveStream) -> str:
-    data = b""
-    with anyio.fail_after(20):
-        while not data.endswith(b"\n"):
-            data += await stream.receive(1)
-    return data.decode()
 
 
 async def _drain(stream: anyio.abc.ByteReceiveStream | None) -> bytes:
@@ -70,7 +62,7 @@ async def test_cli_announces_serves_and_exits_cleanly(signum: signal.Signals) ->
         process = await anyio.open_process(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         async with process:
             assert process.stdout is not None
-            line = await _read_line(process.stdout)
+            line = await read_line(process.stdout)
             match = LINE.fullmatch(line)
             assert match is not None, line
             host, port, state_port, speedup = match.groups()

@@ -19,17 +19,9 @@ import pytest
 from drone_sim.__main__ import build_parser, bursts
 from drone_sim.faults import Faults
 
-from .support import flying_rig, raw_client
+from .support import flying_rig, raw_client, read_line
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def _line(stream: anyio.abc.ByteReceiveStream) -> str:
-    data = b""
-    with anyio.fail_after(20):
-        while not data.endswith(b"\n"):
-            data += await stream.receive(1)
-    return data.decode()
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -50,7 +42,7 @@ async def test_ground_truth_file_lists_what_the_drone_executed_and_its_events(tm
         process = await anyio.open_process(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         async with process:
             assert process.stdout is not None
-            port = int((await _line(process.stdout)).split("udp://127.0.0.15:")[1].split(" ")[0])
+            port = int((await read_line(process.stdout)).split("udp://127.0.0.15:")[1].split(" ")[0])
             address = ("127.0.0.15", port)
             assert await client.request("command", address) == "ok"
             assert await client.request("takeoff", address) == "ok"
