@@ -264,10 +264,6 @@ class Started:
     lines: list[str]
 
 
-async def stop(process: Process, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    await stop_process(process, timeout_s)
-
-
 @contextlib.asynccontextmanager
 async def started(command: Sequence[str], log: Path, lines: Callable[[str], int]) -> AsyncGenerator[Started]:
     """Run `command` with stderr to `log`; yield once the first stdout line and the
@@ -291,7 +287,7 @@ async def started(command: Sequence[str], log: Path, lines: Callable[[str], int]
             raise RuntimeError(f"{command[2]} did not start: {tail.strip() or 'no output'}") from None
         yield Started(process, read)
     finally:
-        await stop(process)
+        await stop_process(process, STOP_TIMEOUT_S)
 
 
 def sim_command(
