@@ -1,8 +1,9 @@
 """The MCP SDK internals the suite reaches into, and nothing else does.
 
-`MCPServer` has no public way to serve `resources/subscribe` (its low-level server does), and a
+`MCPServer` has no public way to serve `resources/subscribe` (its low-level server does), a
 request's `ServerSession` is a per-request proxy with no public path to the connection that
-identifies a subscriber. Both accesses live here, checked by type, and
+identifies a subscriber, and there is no public "is this tool registered" short of listing
+them all. These accesses live here, checked by type, and
 `tests/serving/test_sdk_internals.py` exercises them: an SDK upgrade that moves them fails
 there, loudly, not somewhere in a subscription.
 """
@@ -27,6 +28,15 @@ def lowlevel(server: MCPServer[Any]) -> Server[Any]:
     if not isinstance(low, Server):
         raise SdkChanged(f"MCPServer._lowlevel_server is {type(low).__name__}, not mcp Server")
     return low  # pyright: ignore[reportUnknownVariableType]
+
+
+def has_tool(server: MCPServer[Any], name: str) -> bool:
+    """Whether `server` has a tool called `name` (without building the whole tools list)."""
+    manager: object = getattr(server, "_tool_manager", None)
+    get_tool: object = getattr(manager, "get_tool", None)
+    if not callable(get_tool):
+        raise SdkChanged(f"MCPServer._tool_manager.get_tool is missing (manager: {type(manager).__name__})")
+    return get_tool(name) is not None
 
 
 def connection_of(ctx: ServerRequestContext[Any]) -> Connection:

@@ -29,6 +29,7 @@ from pydantic import AnyUrl, ValidationError
 from pydantic_core import ErrorDetails
 
 from servers.auth.scopes import authorize_resource, authorize_tool
+from servers.sdk import has_tool
 
 _MAX_SHOWN = 60
 
@@ -113,8 +114,7 @@ class ReadableArgumentsServer(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        known = self._tool_manager.get_tool(name) is not None  # pyright: ignore[reportPrivateUsage]
-        refund = authorize_tool(self, name, refused=self.refused) if known else None
+        refund = authorize_tool(self, name, refused=self.refused) if has_tool(self, name) else None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

@@ -33,6 +33,7 @@ from mcp_types import (
 )
 
 from servers.everything.settings import EverythingSettings
+from servers.sdk import lowlevel
 
 DOCS_BASE: Final = "demo://resource/static/document"
 TEXT_BASE: Final = "demo://resource/dynamic/text"
@@ -228,7 +229,7 @@ def _serve_paged_list(server: MCPServer[Any], settings: EverythingSettings) -> N
         return ListResourcesResult(resources=everything[offset:end], next_cursor=next_cursor)
 
     # MCPServer lists everything in one page; the low-level server lets us replace the handler.
-    low = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    low = lowlevel(server)
     low.add_request_handler("resources/list", PaginatedRequestParams, list_page)
 
 

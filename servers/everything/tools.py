@@ -51,7 +51,7 @@ from servers.everything.resources import (
 )
 from servers.everything.settings import EverythingSettings
 from servers.resource_updates import ResourceUpdates
-from servers.sdk import connection_of
+from servers.sdk import connection_of, lowlevel
 
 _log = structlog.get_logger("everything.tools")
 
@@ -412,5 +412,5 @@ def _serve_set_level(server: MCPServer[Any]) -> None:
         _connection_state(ctx)[_LEVEL_KEY] = params.level
         return EmptyResult()
 
-    low = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    low = lowlevel(server)
     low.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)

@@ -17,13 +17,24 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import EmptyResult, SubscribeRequestParams
 
-from servers.sdk import connection_of, lowlevel
+from servers.sdk import connection_of, has_tool, lowlevel
 
 pytestmark = pytest.mark.anyio
 
 
 def test_lowlevel_server_is_reachable() -> None:
     assert isinstance(lowlevel(MCPServer(name="probe")), Server)
+
+
+def test_has_tool_sees_registered_tools_only() -> None:
+    server = MCPServer(name="probe")
+
+    @server.tool()
+    def ping() -> str:  # pyright: ignore[reportUnusedFunction]
+        return "pong"
+
+    assert has_tool(server, "ping")
+    assert not has_tool(server, "pong")
 
 
 async def test_connection_of_a_request_is_stable_across_requests() -> None:
