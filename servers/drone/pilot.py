@@ -7,8 +7,9 @@ tools return. The MCP layer (`servers.drone.tools`) only adapts arguments and er
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Literal
 
 import anyio
@@ -19,6 +20,7 @@ from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
     CommandRejected,
     DroneError,
+    LinkBusy,
     NotConnected,
     OutcomeUnknown,
     ProtocolError,
@@ -99,6 +101,7 @@ class Pilot:
         self.link = link
         self.envelope = envelope or SafetyEnvelope()
         self.position: Position | None = None
+        self._flight_section = anyio.Lock()
         self._log = structlog.get_logger("drone.pilot")
 
     # ---- readings ----
@@ -169,6 +172,10 @@ class Pilot:
     # ---- flight actions ----
 
     async def takeoff(self, progress: Progress | None = None) -> ActionResult:
+        async with self._flight_action():
+            return await self._takeoff(progress)
+
+    async def _takeoff(self, progress: Progress | None) -> ActionResult:
         if self.link.is_flying():
             raise SafetyViolation(
                 f"refused takeoff: the drone is already flying (height {self._height():.0f} cm); "
@@ -207,6 +214,11 @@ class Pilot:
                 note="already on the ground (live state shows it): nothing was sent",
                 state=self.state(),
             )
+        if self._flight_section.locked():
+            # A move holds the wire until it is done (up to ~50 s): `stop` goes out beside it
+            # and ends it, so the landing goes out now instead of after the move.
+            with contextlib.suppress(DroneError):
+                await self.link.request(commands.simple("stop"))
         # Landing needs no live link: on a stale one it is the safest thing to send.
         try:
             reply = await self._fly(commands.simple("land"), progress, require_live=False)
@@ -246,24 +258,36 @@ class Pilot:
     async def move(self, direction: str, distance_cm: int, progress: Progress | None = None) -> ActionResult:
         command = commands.move(direction, distance_cm, speed_cm_s=self.link.speed_cm_s or commands.SPEED_MIN)
         f, left, up = BODY_VECTORS[direction]
-        current = self._airborne_position(command)
-        target = current.moved(f * distance_cm, left * distance_cm, up * distance_cm)
-        check_destination(self.envelope, current, target, height_cm=self._height())
-        reply = await self._fly(command, progress, after=lambda: target, widen_by=distance_cm)
-        self.position = target
+        async with self._flight_action():
+            current = self._airborne_position(command)
+            target = current.moved(f * distance_cm, left * distance_cm, up * distance_cm)
+            check_destination(self.envelope, current, target, height_cm=self._height())
+            reply = await self._fly(command, progress, after=lambda: target, widen_by=distance_cm)
+            self.position = target
         return self._result(reply)
 
     async def rotate(self, direction: str, degrees: int, progress: Progress | None = None) -> ActionResult:
         command = commands.rotate(direction, degrees)
-        current = self._airborne_position(command)
-        turned = current.turned(degrees if direction == "cw" else -degrees)
-        reply = await self._fly(command, progress, after=lambda: turned)
-        self.position = turned
+        async with self._flight_action():
+            current = self._airborne_position(command)
+            turned = current.turned(degrees if direction == "cw" else -degrees)
+            reply = await self._fly(command, progress, after=lambda: turned)
+            self.position = turned
         return self._result(reply)
 
     async def flip(self, direction: str) -> ActionResult:
+        async with self._flight_action():
+            return await self._flip(direction)
+
+    async def _flip(self, direction: str) -> ActionResult:
         command = commands.flip(direction)
         self._airborne_position(command)
+        height = self._height()
+        if height < self.envelope.min_height_cm:
+            raise SafetyViolation(
+                f"refused {command.text!r}: the drone is at {height:.0f} cm, below the safety envelope's "
+                f"min_height_cm={self.envelope.min_height_cm}; a flip dips. Nothing was sent."
+            )
         self._require_connected(command.text)
         battery = await self.link.battery()
         if battery.percent < self.envelope.min_flip_battery:
@@ -284,17 +308,18 @@ class Pilot:
         progress: Progress | None = None,
     ) -> ActionResult:
         command = commands.go(x, y, z, speed, mission_pad)
-        current = self._airborne_position(command)
         distance = math.sqrt(x * x + y * y + z * z)
-        if mission_pad is None:
-            target = current.moved(x, y, z)
-            check_destination(self.envelope, current, target, height_cm=self._height())
-        else:
-            # Relative to a pad we cannot see from here: bound by the straight-line distance.
-            target = current.less_certain(distance)
-            check_destination(self.envelope, current, target.moved(0, 0, z), height_cm=self._height())
-        reply = await self._fly(command, progress, after=lambda: target, widen_by=distance)
-        self.position = target
+        async with self._flight_action():
+            current = self._airborne_position(command)
+            if mission_pad is None:
+                target = current.moved(x, y, z)
+                check_destination(self.envelope, current, target, height_cm=self._height())
+            else:
+                # Relative to a pad we cannot see from here: bound by the straight-line distance.
+                target = current.less_certain(distance)
+                check_destination(self.envelope, current, target.moved(0, 0, z), height_cm=self._height())
+            reply = await self._fly(command, progress, after=lambda: target, widen_by=distance)
+            self.position = target
         return self._result(reply)
 
     async def set_speed(self, speed_cm_s: int) -> ActionResult:
@@ -323,6 +348,16 @@ class Pilot:
                     self._log.error("critical_battery_land_failed", error=str(exc))
 
     # ---- internals ----
+
+    @contextlib.asynccontextmanager
+    async def _flight_action(self) -> AsyncGenerator[None]:
+        """The one entry point of every flight action (takeoff, moves, rotations, flips, go):
+        its envelope check, its send and the position update after its outcome are one
+        critical section per drone. Without it, actions queued together were each checked
+        against the same stale position, and two `move up 200` from 80 cm both passed a
+        300 cm cap. `stop`, `emergency`, `land` and reads never enter it."""
+        async with self._flight_section:
+            yield
 
     def _require_connected(self, what: str) -> None:
         reading = self.link.reading()
@@ -380,9 +415,20 @@ class Pilot:
             if exc.verdict == "executed":
                 if after is not None:
                     self.position = after()
-            elif exc.verdict != "did_not_start" and widen_by is not None and self.position is not None:
-                self.position = self.position.less_certain(widen_by)
+            elif exc.verdict != "did_not_start":
+                self._widen(widen_by)
             raise
+        except (CommandRejected, NotConnected, LinkBusy):
+            raise  # the drone refused it, or it never went out: it did not move
+        except BaseException:
+            # Preempted by `stop`/`emergency`, or the caller cancelled: it may have run part
+            # of the way, so the estimate must cover anywhere along it, not where it was.
+            self._widen(widen_by)
+            raise
+
+    def _widen(self, by_cm: float | None) -> None:
+        if by_cm is not None and self.position is not None:
+            self.position = self.position.less_certain(by_cm)
 
     async def _with_progress(self, command: Command, progress: Progress) -> Reply:
         clock = self.link.clock

@@ -19,6 +19,9 @@ class SafetyEnvelope:
     """Limits checked before anything is sent. Violations raise `SafetyViolation`."""
 
     max_height_cm: int = 300
+    min_height_cm: int = 30
+    """Lowest height a move may end at or a flip may start from: the drone hovers no lower than
+    20 cm (the shortest move, too), and a flip dips; below this, land instead."""
     max_distance_cm: int = 500
     min_takeoff_battery: int = 20
     critical_battery: int = 10
@@ -27,6 +30,8 @@ class SafetyEnvelope:
     def __post_init__(self) -> None:
         if not 20 <= self.max_height_cm <= 3000:
             raise OutOfRange("max_height_cm", self.max_height_cm, "20..3000 cm")
+        if not 20 <= self.min_height_cm < self.max_height_cm:
+            raise OutOfRange("min_height_cm", self.min_height_cm, f"20..{self.max_height_cm - 1} cm")
         if not 20 <= self.max_distance_cm <= 10000:
             raise OutOfRange("max_distance_cm", self.max_distance_cm, "20..10000 cm")
         for name in ("min_takeoff_battery", "critical_battery", "min_flip_battery"):
@@ -89,16 +94,20 @@ def check_destination(
     height is that plus the commanded climb, so drift of the estimate does not accumulate.
     """
     climb = target.z - current.z
-    new_height = height_cm + climb
-    if new_height > envelope.max_height_cm:
+    # The higher of the live height and the estimate for the cap, the lower for the floor: a
+    # state packet may lag a move that just finished (and the estimate may lag the state).
+    high = max(height_cm, current.z) + climb
+    low = min(height_cm, current.z) + climb
+    if high > envelope.max_height_cm:
         raise SafetyViolation(
-            f"refused: the drone would reach {new_height:.0f} cm height, above the safety envelope's "
+            f"refused: the drone would reach {high:.0f} cm height, above the safety envelope's "
             f"max_height_cm={envelope.max_height_cm}. Nothing was sent."
         )
-    if new_height < 0 and climb < 0:
+    if climb < 0 and low < envelope.min_height_cm:
+        ground = " would hit the ground" if low < 0 else ""
         raise SafetyViolation(
-            f"refused: descending {-climb:.0f} cm from {height_cm:.0f} cm would hit the ground; use land. "
-            "Nothing was sent."
+            f"refused: descending {-climb:.0f} cm from {height_cm:.0f} cm{ground} would end at {low:.0f} cm, "
+            f"below the safety envelope's min_height_cm={envelope.min_height_cm}; use land. Nothing was sent."
         )
     worst = target.horizontal_cm + target.uncertainty_cm
     if worst > envelope.max_distance_cm and worst > current.horizontal_cm + current.uncertainty_cm:
