@@ -82,10 +82,10 @@ async def test_an_over_long_query_is_refused_and_the_server_keeps_serving(transp
 
 
 async def test_the_whole_run_code_result_fits_the_output_cap(runner: CodeRunner) -> None:
-    # Ten calls with arguments near the cap each: the old trace echoed all of them (10 x cap).
+    # Ten calls whose arguments fill the run's argument budget, and logs half the cap.
     code = (
-        "for (let i = 0; i < 10; i++) await echo({text: 'x'.repeat(15000)}); "
-        "console.log('y'.repeat(9000)); 'done'"
+        "for (let i = 0; i < 10; i++) await echo({text: 'x'.repeat(1500)}); "
+        "console.log('y'.repeat(8000)); 'done'"
     )
     async with Client(build_mode_server(build_inner(), "code", code_runner=runner)) as client:
         with anyio.fail_after(20):
@@ -97,7 +97,7 @@ async def test_the_whole_run_code_result_fits_the_output_cap(runner: CodeRunner)
     assert data == result.structured_content
     assert [e["name"] for e in data["trace"]] == ["echo"] * 10
     assert all(e["outcome"] == "ok" for e in data["trace"])
-    assert "15011 bytes of JSON in all; cut" in data["trace"][0]["arguments"]["truncated"]
+    assert "1511 bytes of JSON in all; cut" in data["trace"][0]["arguments"]["truncated"]
     assert data["result"] == "done"
     assert data["truncated"].startswith(f"the whole result is capped at {CAP} bytes of JSON; cut to fit: ")
 
@@ -151,14 +151,18 @@ async def test_hostile_inputs_never_block_the_event_loop(runner: CodeRunner) -> 
             wall, cpu = now_wall, now_cpu
 
     inner = build_inner()
-    flood = "for (let i = 0; i < 10; i++) await echo({text: 'x'.repeat(15000)}); 'done'"
+    results: list[CallToolResult] = []
+    # Ten calls at once, each near the cap: only the first fits the run's argument budget.
+    flood = (
+        "const calls = []; for (let i = 0; i < 10; i++) calls.push(echo({text: 'x'.repeat(15000)})); "
+        "(await Promise.allSettled(calls)).map(c => c.status)"
+    )
     async with (
         Client(build_mode_server(inner, "search")) as search,
         Client(build_mode_server(inner, "codesearch", code_runner=runner)) as code,
         anyio.create_task_group() as group,
     ):
         group.start_soon(ticker)
-        results: list[CallToolResult] = []
         with anyio.fail_after(60):
             for _ in range(3):
                 results.append(await search.call_tool("get_tool", {"query": HOSTILE_QUERY}))
@@ -169,3 +173,4 @@ async def test_hostile_inputs_never_block_the_event_loop(runner: CodeRunner) -> 
     _, cpu = max(gaps)
     assert cpu < 0.050, f"the loop ran {cpu * 1e3:.1f} ms of CPU without a tick"
     assert [r.is_error for r in results] == [True, True, False] * 3
+    assert json_of(results[2])["result"] == ["fulfilled"] + ["rejected"] * 9
