@@ -36,6 +36,7 @@ import structlog
 from anyio.abc import TaskGroup
 from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, Tool
 
+from tool_modes.bounds import bound_run, json_size, transportable
 from tool_modes.sandbox.api import describe_api, js_names
 from tool_modes.sandbox.limits import LIMIT_NAMES, SandboxLimits
 from tool_modes.sandbox.pool import Worker, WorkerDied, WorkerPool
@@ -67,6 +68,11 @@ class TraceEntry:
     outcome: Outcome = "cancelled"
     ms: float = 0.0
     error: str | None = None
+    size: int = field(default=0, init=False)
+    """Bytes of `arguments` as JSON, measured once when the call is made."""
+
+    def __post_init__(self) -> None:
+        self.size = json_size(self.arguments)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -94,6 +100,8 @@ class RunOutcome:
     cpu_ms: float = 0.0
     heap_bytes: int = 0
     wall_ms: float = 0.0
+    max_bytes: int = SandboxLimits.max_output_bytes
+    """Cap on the JSON of the whole result (result, logs, trace, error); see `to_result`."""
 
     def structured(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -106,10 +114,19 @@ class RunOutcome:
         return out
 
     def to_result(self) -> CallToolResult:
-        structured = self.structured()
+        """The run as a tool result whose JSON fits `max_bytes` and any transport can send:
+        cut to the cap with a `truncated` note (`tool_modes.bounds.bound_run`), lone surrogates
+        replaced and over-deep values cut, so even a failed run carries its whole trace."""
+        head = transportable({k: v for k, v in self.structured().items() if k != "trace"})
+        whole = bound_run(
+            {**head, "trace": [entry.to_json() for entry in self.trace]},
+            self.max_bytes,
+            [entry.size for entry in self.trace],
+        )
+        structured = cast(dict[str, Any], transportable(whole))
         text = json.dumps(structured, ensure_ascii=False)
         if self.error is not None:
-            text = f"Error: {self.error}\n{text}"
+            text = f"Error: {structured.get('error', self.error)}\n{text}"
         content: list[ContentBlock] = [TextContent(type="text", text=text), *self.images]
         return CallToolResult(content=content, structured_content=structured, is_error=self.error is not None)
 
@@ -153,6 +170,7 @@ class CodeRunner:
         async with self._pool.lease() as worker:
             outcome = await run.drive(worker, code, [[js, name] for name, js in names.items()])
         outcome.wall_ms = (time.perf_counter() - started) * 1e3
+        outcome.max_bytes = self.limits.max_output_bytes
         if outcome.error is not None:
             log.info("run_code_failed", error=outcome.error.splitlines()[0], limit=outcome.limit)
         return outcome
@@ -266,8 +284,8 @@ class _Run:
         if outcome.error is None and isinstance(text, str):
             try:
                 outcome.result = json.loads(text)
-            except ValueError:
-                outcome.error = "the script's result was not valid JSON"
+            except (ValueError, RecursionError):
+                outcome.error = "the script's result was not valid JSON (or nested too deep to read)"
         return outcome
 
     async def _progress(self, entry: TraceEntry) -> None:

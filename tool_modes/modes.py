@@ -36,6 +36,7 @@ from mcp_types import (
 )
 from pydantic import Field
 
+from servers.auth.scopes import refuse_mode_tool
 from tool_modes.catalog import ServerCatalog, ToolCatalog, error_result, terminal
 from tool_modes.search import DEFAULT_MATCHES, MAX_MATCHES, SearchFacade, check_arguments, matches_result
 
@@ -63,6 +64,9 @@ SHARED_METHODS: Final = (
     "logging/setLevel",
 )
 """Requests a mode server answers with the inner server's own handler."""
+
+Refusal = Callable[[str], str | None]
+"""Why the caller may not use a mode tool (by its name), or None when it may."""
 
 INDEX_NAMES_UP_TO: Final = 40
 """`get_tool`'s description lists every tool name while there are at most this many."""
@@ -113,6 +117,7 @@ def build_mode_server(
         instructions=inner.instructions,
         version=inner.version,
         code_runner=code_runner,
+        refuse=lambda tool: refuse_mode_tool(inner, tool),
     )
     share_resources(inner, server)
     return server
@@ -145,8 +150,13 @@ def build_catalog_server(
     instructions: str | None = None,
     version: str = "",
     code_runner: CodeRunner | None = None,
+    refuse: Refusal | None = None,
 ) -> MCPServer[Any]:
-    """A server presenting `catalog`'s tools in `mode` (no resources or prompts of its own)."""
+    """A server presenting `catalog`'s tools in `mode` (no resources or prompts of its own).
+
+    `refuse(tool)` says why the caller may not use a mode tool (its scope), or None; the
+    inner tools are still checked one by one by the catalog's own server."""
+    allowed: Refusal = refuse or (lambda _tool: None)
     if mode == "standard":
         raise ValueError("standard mode serves the inner server itself; there is no facade to build")
     if mode in ("code", "codesearch") and code_runner is None:
@@ -163,7 +173,9 @@ def build_catalog_server(
     descriptions: dict[str, Callable[[list[Tool]], str]] = {}
 
     if mode in ("search", "codesearch"):
-        _add_get_tool(server, search, "invoke_tool" if mode == "search" else "run_code", descriptions)
+        _add_get_tool(
+            server, search, "invoke_tool" if mode == "search" else "run_code", descriptions, allowed
+        )
 
     if mode == "search":
 
@@ -177,10 +189,13 @@ def build_catalog_server(
                 dict[str, Any] | None, Field(description="the tool's arguments, matching its input schema")
             ] = None,
         ) -> CallToolResult | InputRequiredResult:
+            refused = allowed("invoke_tool")
+            if refused is not None:
+                return error_result(refused)
             return await search.invoke_tool(name, arguments, ctx)
 
     if mode in ("code", "codesearch") and code_runner is not None:
-        _add_run_code(server, catalog, code_runner)
+        _add_run_code(server, catalog, code_runner, allowed)
         runner = code_runner
         descriptions["run_code"] = lambda tools: runner.describe(tools, index_only=mode == "codesearch")
 
@@ -201,6 +216,7 @@ def _add_get_tool(
     search: SearchFacade,
     caller: str,
     descriptions: dict[str, Callable[[list[Tool]], str]],
+    allowed: Refusal,
 ) -> None:
     @server.tool(
         name="get_tool",
@@ -214,6 +230,12 @@ def _add_get_tool(
             int, Field(ge=1, le=MAX_MATCHES, description=f"how many matches at most (1..{MAX_MATCHES})")
         ] = DEFAULT_MATCHES,
     ) -> CallToolResult:
+        denied = allowed("get_tool")
+        if denied is not None:
+            return error_result(denied)
+        refused = search.refuse_query(query)
+        if refused is not None:
+            return refused
         return matches_result(await search.get_tool(query, limit))
 
     how = " (in a script, as the function `call_as` or else `name`)" if caller == "run_code" else ""
@@ -222,13 +244,16 @@ def _add_get_tool(
     )
 
 
-def _add_run_code(server: MCPServer[Any], catalog: ToolCatalog, runner: CodeRunner) -> None:
+def _add_run_code(server: MCPServer[Any], catalog: ToolCatalog, runner: CodeRunner, allowed: Refusal) -> None:
     @server.tool(
         name="run_code", title="Run a script", description="(described at list time)", structured_output=False
     )
     async def run_code(  # pyright: ignore[reportUnusedFunction]
         code: Annotated[str, Field(description=RUN_CODE_ARG)], ctx: Context[Any, Any]
     ) -> CallToolResult:
+        refused = allowed("run_code")
+        if refused is not None:
+            return error_result(refused)
         tools = await catalog.list_tools()
         by_name = {t.name: t for t in tools}
 

@@ -19,6 +19,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool
 from pydantic import BaseModel, Field
 
+from tool_modes.bounds import MAX_NAME_CHARS, MAX_QUERY_CHARS, too_long, transportable
 from tool_modes.catalog import ToolCatalog, error_result
 from tool_modes.ranking import ToolIndex
 
@@ -91,7 +92,14 @@ class SearchFacade:
             self._aliases = self._call_as(tools) if self._call_as is not None else {}
         return self._index
 
+    def refuse_query(self, query: str) -> CallToolResult | None:
+        """The refusal of a query too long to rank on the event loop in a few milliseconds."""
+        problem = too_long("query", query, MAX_QUERY_CHARS, nothing="nothing was searched")
+        return error_result(f"get_tool: {problem}") if problem else None
+
     async def get_tool(self, query: str, limit: int = DEFAULT_MATCHES) -> ToolMatches:
+        if len(query) > MAX_QUERY_CHARS:
+            raise ValueError(f"query must be at most {MAX_QUERY_CHARS} characters (got {len(query)})")
         index = await self.index()
         limit = max(1, min(limit, MAX_MATCHES))
         found = index.search(query, limit=limit)
@@ -115,6 +123,9 @@ class SearchFacade:
     async def invoke_tool(
         self, name: str, arguments: Mapping[str, Any] | None, ctx: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        problem = too_long("name", name, MAX_NAME_CHARS, nothing="nothing was called")
+        if problem:
+            return error_result(f"invoke_tool: {problem}")
         index = await self.index()
         tool = next((t for t in index.tools if t.name == name), None)
         if tool is None:
@@ -134,7 +145,21 @@ class SearchFacade:
                 + f"\n{name} takes: {', '.join(_properties(tool.input_schema)) or 'no arguments'} "
                 f"(get_tool {json.dumps(name)} shows its full input schema)"
             )
-        return await self.catalog.call(name, args, ctx)
+        result = await self.catalog.call(name, args, ctx)
+        if isinstance(result, CallToolResult):
+            return _transportable_result(result)
+        return result
+
+
+def _transportable_result(result: CallToolResult) -> CallToolResult:
+    """`result` unchanged unless a transport could not send it: lone surrogates in its text
+    or structured content are replaced, values nested deeper than `MAX_DEPTH` are cut."""
+    content = [
+        c.model_copy(update={"text": transportable(c.text)}) if isinstance(c, TextContent) else c
+        for c in result.content
+    ]
+    structured = transportable(result.structured_content) if result.structured_content is not None else None
+    return result.model_copy(update={"content": content, "structured_content": structured})
 
 
 def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> list[str]:

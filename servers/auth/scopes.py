@@ -45,6 +45,7 @@ __all__ = [
     "declared_scopes",
     "missing_scopes",
     "policy_of",
+    "refuse_mode_tool",
     "require_token",
 ]
 
@@ -81,6 +82,10 @@ class ScopePolicy:
     tools: Mapping[str, ToolAccess]
     resources: Mapping[str, frozenset[str]] = field(default_factory=dict[str, frozenset[str]])
     default: ToolAccess = OPEN
+    modes: frozenset[str] = frozenset()
+    """Scopes the tool-mode facade tools over this server (`get_tool`, `invoke_tool`,
+    `run_code`) take themselves, on top of each inner tool's own: searching and scripting cost
+    the server work, so a token that may use none of its tools may not make it do that work."""
 
     def tool(self, name: str) -> ToolAccess:
         return self.tools.get(name, self.default)
@@ -96,7 +101,7 @@ class ScopePolicy:
             named |= access.scopes
         for scopes in self.resources.values():
             named |= scopes
-        return sorted(named)
+        return sorted(named | self.modes)
 
 
 _POLICIES: weakref.WeakKeyDictionary[MCPServer[object], ScopePolicy] = weakref.WeakKeyDictionary()
@@ -190,6 +195,21 @@ def authorize_tool(server: MCPServer[object], name: str, *, refused: str) -> Ref
             f"per client); retry in {retry_s} s; {refused}"
         )
     return lambda: limiter.refund(client)
+
+
+def refuse_mode_tool(inner: MCPServer[object], tool: str) -> str | None:
+    """Why the caller may not use the mode tool `tool` over `inner` (None: it may): the
+    scopes `inner`'s policy gives its mode tools (`ScopePolicy.modes`) that the token lacks."""
+    policy = policy_of(inner)
+    missing = missing_scopes(policy.modes) if policy is not None else []
+    if not missing:
+        return None
+    _log.info("tool_refused", tool=tool, reason="scope", missing=missing)
+    needs = " and ".join(missing)
+    return (
+        f"{tool} needs the {needs} scope{'s' if len(missing) > 1 else ''}, which this client's token "
+        f"does not grant (it grants: {_granted()}); nothing was searched or run"
+    )
 
 
 def authorize_resource(server: MCPServer[object], uri: str) -> None:

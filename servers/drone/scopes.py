@@ -11,6 +11,9 @@ Flight actions that move the drone (takeoff, move, rotate, flip, go_to) count ag
 per-client rate limit; land, stop and emergency never do: a client at its limit can always
 bring the drone down. A drone tool registered without an entry here takes `drone:fly` and
 counts against the limit (fail closed); a test checks that every tool has one.
+
+The mode tools (get_tool, invoke_tool, run_code) take `drone:read` themselves
+(`ScopePolicy.modes`); each inner call a mode makes still takes its own tool's scope.
 """
 
 from __future__ import annotations
@@ -48,4 +51,5 @@ DRONE_SCOPES: Final = ScopePolicy(
     },
     resources={"drone://": frozenset({READ})},
     default=_FLIGHT_ACTION,
+    modes=frozenset({READ}),
 )

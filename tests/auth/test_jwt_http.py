@@ -188,6 +188,36 @@ async def test_search_mode_checks_the_inner_tools_scope(served: Served, issuer: 
         assert_nothing_sent(served.truth, since)
 
 
+async def test_the_mode_tools_take_drone_read(served: Served, issuer: Issuer) -> None:
+    token = issuer.token("operator-modes", (ADMIN,))
+    refused: list[tuple[str, str]] = []
+    for path, tool, arguments in (
+        ("/drone-search", "get_tool", {"query": "battery"}),
+        ("/drone-search", "invoke_tool", {"name": "get_battery"}),
+        ("/drone-code", "run_code", {"code": "await get_battery()"}),
+        ("/drone-codesearch", "get_tool", {"query": "battery"}),
+    ):
+        async with client(f"{served.base}{path}", token, "legacy") as agent:
+            since = mark(served.truth)
+            result = await agent.call_tool(tool, arguments)
+            assert_nothing_sent(served.truth, since)
+        assert result.is_error, text_of(result)
+        refused.append((tool, text_of(result)))
+    assert refused == [
+        (
+            tool,
+            f"{tool} needs the drone:read scope, which this client's token does not grant "
+            f"(it grants: {ADMIN}); nothing was searched or run",
+        )
+        for tool in ("get_tool", "invoke_tool", "run_code", "get_tool")
+    ]
+    async with client(
+        f"{served.base}/drone-search", issuer.token("reader-modes", READ_ONLY), "legacy"
+    ) as agent:
+        found = await agent.call_tool("get_tool", {"query": "battery"})
+    assert not found.is_error, text_of(found)
+
+
 @pytest.mark.parametrize("mode", ERAS)
 async def test_code_mode_checks_each_inner_calls_scope(served: Served, issuer: Issuer, mode: str) -> None:
     script = "const s = await get_state(); await takeoff(); return s.flying;"

@@ -202,7 +202,8 @@ def describe_api(tools: Sequence[Tool], *, index_only: bool, limits: SandboxLimi
         "the script as {type: 'image', mimeType, image: n}.",
         f"Limits per run: {lim.exec_s:g} s of script CPU, {lim.tool_wait_s:g} s awaiting tools,",
         f"{lim.memory_bytes // MIB} MiB memory, {lim.max_tool_calls} tool calls, "
-        f"{lim.max_output_bytes // 1024} KiB result. No network, files, require/import or",
+        f"{lim.max_output_bytes // 1024} KiB result (logs and trace included; cut to fit) and as much",
+        "in tool-call arguments altogether. No network, files, require/import or",
         "timers; nothing persists between runs.",
         "",
     ]

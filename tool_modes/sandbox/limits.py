@@ -40,7 +40,9 @@ class SandboxLimits:
     max_tool_calls: int = 100
     """Tool calls one run may make."""
     max_output_bytes: int = 256 * 1024
-    """JSON of the result; also the cap on captured logs and on one call's arguments."""
+    """JSON of the whole result (result, logs, trace, error: cut to fit); also the cap on
+    captured logs and on the JSON of the run's tool-call arguments, one call or all together
+    (the server decodes and traces every one of them on its event loop)."""
     max_code_bytes: int = 100_000
     """Source size accepted."""
     worker_address_space_bytes: int = 1024 * MIB

@@ -40,6 +40,7 @@
     let queue = create(null);
     let queued = 0;
     let nextId = 0;
+    let argChars = 0;
     let limitHit = "";
     let state = 0; // 0 pending, 1 fulfilled, 2 rejected
     let settledValue;
@@ -77,6 +78,16 @@
         if (text.length > maxArgChars) {
           return rejected(new TypeErrorCtor(jsName + "(): arguments larger than " + maxArgChars + " characters"));
         }
+        // The run's calls together, too: the server decodes and traces every one of them.
+        if (argChars + text.length > maxArgChars) {
+          return rejected(
+            new TypeErrorCtor(
+              jsName + "(): the run's tool-call arguments together would pass " + maxArgChars +
+                " characters (" + argChars + " already sent); nothing was called",
+            ),
+          );
+        }
+        argChars += text.length;
         const id = nextId++;
         return new PromiseCtor(function (resolve, reject) {
           resolvers[id] = [resolve, reject];
