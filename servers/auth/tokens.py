@@ -155,15 +155,19 @@ class JwksUrl:
 
 
 def scopes_of(claims: Mapping[str, Any]) -> list[str]:
-    """OAuth scopes from a JWT: `scope` (RFC 9068: space-separated) or `scp` (a list)."""
+    """OAuth scopes from a JWT: `scope` (RFC 9068: space-separated) or `scp` (a list).
+
+    Split on the space character only (RFC 6749 3.3: `scope-token *( SP scope-token )`):
+    `str.split()` would also split on a tab or newline, so `"drone:read\tdrone:fly"` would
+    grant two scopes where the authorization server issued one malformed one."""
     scope = claims.get("scope")
     if isinstance(scope, str):
-        return scope.split()
+        return [s for s in scope.split(" ") if s]
     scp = claims.get("scp")
     if isinstance(scp, list):
         return [s for s in cast(list[object], scp) if isinstance(s, str)]
     if isinstance(scp, str):
-        return scp.split()
+        return [s for s in scp.split(" ") if s]
     return []
 
 

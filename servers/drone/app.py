@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -157,10 +157,49 @@ def _drone_address(runtime: DroneRuntime) -> Callable[[Request], Awaitable[Respo
                     {"error": 'expected JSON {"host": "<IP address>", "port": <int, optional>}'},
                     status_code=400,
                 )
+            refused = drone_address_refusal(address[0])
+            if refused is not None:
+                return JSONResponse({"error": refused}, status_code=400)
             runtime.link.set_drone_address(*address)
         return JSONResponse({"drone": runtime.link.drone_address, "link": runtime.link.status().value})
 
     return endpoint
+
+
+_DRONE_NETWORKS: Final = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "127.0.0.0/8",  # the simulator
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",  # a Tello's own access point is 192.168.10.1
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
+def drone_address_refusal(host: str) -> str | None:
+    """Why `host` cannot be a drone's address, or None. A Tello is reached on its own WiFi or
+    a private LAN (the simulator on loopback): a public, broadcast, multicast or unspecified
+    address would send flight commands somewhere no drone listens, or to every host on a
+    segment, so the admin route refuses it rather than trusting the operator's typing. The
+    broadcast check assumes a /24 (the Tello's own 192.168.10.0/24 and most home LANs)."""
+    address = ipaddress.ip_address(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    last = ipaddress.ip_network(f"{address}/{24 if address.version == 4 else 128}", strict=False)
+    broadcast = address.version == 4 and address == last.broadcast_address and not address.is_loopback
+    if broadcast or address.is_multicast or address.is_unspecified:
+        return f"{host} is a broadcast, multicast or unspecified address, not one drone's"
+    if not any(address in net for net in _DRONE_NETWORKS):
+        return (
+            f"{host} is not an address a Tello can have: allowed are loopback (the simulator), "
+            "private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) and link-local (169.254/16, fe80::/10)"
+        )
+    return None
 
 
 def _parse_address(body: object) -> tuple[str, int | None] | None:

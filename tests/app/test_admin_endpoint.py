@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from servers.drone.app import ADMIN_ADDRESS_PATH, build_drone_app
+from servers.drone.app import ADMIN_ADDRESS_PATH, build_drone_app, drone_address_refusal
 from servers.drone.config import DroneSettings
 from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
@@ -75,3 +75,34 @@ async def test_bad_address_is_rejected_and_nothing_changes(
     assert answer.status_code == 400
     assert "expected JSON" in answer.json()["error"]
     assert runtime.link.drone_address == before
+
+
+REFUSED = [
+    ("255.255.255.255", "broadcast"),
+    ("192.168.10.255", "broadcast"),
+    ("224.0.0.1", "multicast"),
+    ("0.0.0.0", "unspecified"),
+    ("::", "unspecified"),
+    ("8.8.8.8", "not an address a Tello can have"),
+    ("2001:4860::8888", "not an address a Tello can have"),
+]
+
+
+@pytest.mark.anyio
+async def test_address_no_tello_can_have_is_refused_naming_the_rule(served: tuple[DroneRuntime, str]) -> None:
+    runtime, url = served
+    before = runtime.link.drone_address
+    async with httpx.AsyncClient() as client:
+        for host, rule in REFUSED:
+            answer = await client.post(url, json={"host": host, "port": 8889})
+            assert answer.status_code == 400, host
+            assert rule in answer.json()["error"]
+            assert host in answer.json()["error"]
+            assert runtime.link.drone_address == before
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.3", "192.168.10.1", "10.1.2.3", "172.20.0.5", "169.254.1.1", "fe80::1"]
+)
+def test_addresses_a_tello_can_have_are_accepted(host: str) -> None:
+    assert drone_address_refusal(host) is None

@@ -154,3 +154,14 @@ def test_off_by_default_and_a_missing_key_file_fails_at_start_up(tmp_path: Path)
         verifier_for(
             AccessSettings(jwks_file=str(tmp_path / "missing.json"), issuer=ISSUER, audience=(AUDIENCE,))
         )
+
+
+async def test_a_tab_or_newline_in_the_scope_claim_does_not_make_two_scopes(
+    issuer: Issuer, tmp_path: Path
+) -> None:
+    check = verifier(JwksFile(str(issuer.write_jwks(tmp_path / "jwks.json"))))
+    for sep in ("\t", "\n", "\r", "\x0b"):
+        access = await check.verify_token(issuer.token(scope=f"drone:read{sep}drone:fly"))
+        assert access is not None
+        assert access.scopes == [f"drone:read{sep}drone:fly"]
+    assert scopes_of({"scp": "drone:read\tdrone:fly drone:admin"}) == ["drone:read\tdrone:fly", "drone:admin"]
