@@ -412,7 +412,7 @@ def build_app(
     guards = [
         # Outermost first: a request from the wrong Host or Origin is refused before its body is read.
         # The metadata documents are public and read-only: open to any Host and (CORS) Origin.
-        Middleware(RouteGuard, patterns=settings.patterns, exempt=(*public, *mounts)),
+        Middleware(RouteGuard, patterns=settings.patterns, exempt=public, mounts=mounts),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout),
         Middleware(
             AccessGate, settings=settings.access, verifier=verifier, open_paths=public, mounts=list(mounts)
