@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from servers.admission import AdmissionSettings
 from servers.auth.settings import AccessSettings
 from servers.http import HttpSettings
 
@@ -176,6 +177,8 @@ class ServeSettings:
     max_sessions: int = default_of(HttpSettings, "max_sessions")
     session_idle_timeout: float = default_of(HttpSettings, "session_idle_timeout")
     shutdown_timeout: float = default_of(HttpSettings, "shutdown_timeout")
+    max_in_flight: int = default_of(AdmissionSettings, "total")
+    max_in_flight_per_client: int = default_of(AdmissionSettings, "per_client")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = 1
@@ -225,6 +228,7 @@ class ServeSettings:
             session_idle_timeout=self.session_idle_timeout,
             shutdown_timeout=self.shutdown_timeout,
             access=self.access(),
+            admission=AdmissionSettings(total=self.max_in_flight, per_client=self.max_in_flight_per_client),
         )
 
 
@@ -245,6 +249,11 @@ SERVE = SettingsGroup(
         "shutdown_timeout": (
             "seconds calls in flight get to finish after SIGTERM (then they get an error); the process "
             "exits within twice this plus 5 s"
+        ),
+        "max_in_flight": "MCP requests in flight in the process (more: 503 + Retry-After; 0: no bound)",
+        "max_in_flight_per_client": (
+            "MCP requests in flight per client (more: 429 + Retry-After; 0: no bound); stop, emergency "
+            "and land are never shed"
         ),
         "log_format": "json (production) or console",
         "log_level": "debug, info, warning or error",

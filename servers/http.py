@@ -64,6 +64,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from servers.admission import Admission, AdmissionSettings
 from servers.auth.gate import AccessGate, metadata_routes
 from servers.auth.scopes import declared_scopes, require_token
 from servers.auth.settings import AccessSettings
@@ -193,6 +194,9 @@ class HttpSettings:
     stream) before it is closed; the client then has to initialize again."""
     access: AccessSettings = field(default_factory=AccessSettings)
     """Who may call (tokens, scopes, rate limit): off by default (see `servers.auth`)."""
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+    """MCP requests in flight per client and in all (429/503 beyond; `stop`, `emergency` and
+    `land` never shed): see `servers.admission`."""
     _patterns: tuple[tuple[str, ...], tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -412,11 +416,12 @@ def build_app(
     guards = [
         # Outermost first: a request from the wrong Host or Origin is refused before its body is read.
         # The metadata documents are public and read-only: open to any Host and (CORS) Origin.
-        Middleware(RouteGuard, patterns=settings.patterns, exempt=(*public, *mounts)),
+        Middleware(RouteGuard, patterns=settings.patterns, exempt=public, mounts=mounts),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout),
         Middleware(
             AccessGate, settings=settings.access, verifier=verifier, open_paths=public, mounts=list(mounts)
         ),
+        Middleware(Admission, settings=settings.admission, mounts=mounts),
     ]
     app = Starlette(routes=[*probes, *metadata, *extra_routes, *routes], lifespan=lifespan, middleware=guards)
     app.state.begin_shutdown = begin_shutdown

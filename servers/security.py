@@ -14,35 +14,93 @@ Origin and Content-Type checks for the routes the MCP SDK does not guard.
   drip) 408. Both close the connection, so the rest is never read.
 * `header_deadline_h11` is uvicorn's h11 protocol with a deadline on request headers, which
   uvicorn lacks: its keep-alive timer is cancelled by the first byte, so headers dripped a
-  byte at a time would hold a connection forever.
+  byte at a time would hold a connection forever. It also refuses ambiguous message framing
+  (RFC 9112 6.3: `Content-Length` with `Transfer-Encoding`, or several differing lengths) with
+  400 and closes the connection: h11 alone would frame by `Transfer-Encoding` and keep the
+  connection open, so a body a front proxy framed by `Content-Length` would be read here as a
+  second, smuggled request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import re
 from collections.abc import Collection
-from typing import Final
+from typing import Any, Final
 
 import anyio
+import h11
 import structlog
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["BodyLimit", "RouteGuard", "header_deadline_h11", "matches"]
+__all__ = ["BodyLimit", "RouteGuard", "canonical", "framing_problem", "header_deadline_h11", "matches"]
 
 _log = structlog.get_logger("mcp.http.security")
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_MEDIA_TYPE: Final = "application/json"
+H11_MAX_HEADER_BYTES: Final = 16 * 1024
+"""h11's (and so uvicorn's) default cap on a request's headers, kept when h11 is replaced."""
+
+
+_AUTHORITY: Final = re.compile(r"(?P<host>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
+_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def canonical(value: str) -> tuple[str, str, int | None] | None:
+    """A Host (`host[:port]`) or Origin (`scheme://host[:port]`) as (scheme or "", host, port),
+    or None unless `value` is already in the one canonical form a browser sends.
+
+    Parsing first and comparing parts, rather than prefixes, is what keeps
+    `127.0.0.1:19200@evil.example` from passing as `127.0.0.1:*`: userinfo, paths,
+    backslashes, percent-encoding, empty or trailing-dot labels, unbracketed or non-canonical
+    IPv6, uppercase, out-of-range ports and leading zeros are all refused rather than
+    normalised, so no second parser downstream can read the value another way.
+    """
+    scheme, sep, authority = value.rpartition("://")
+    if sep and scheme not in ("http", "https"):
+        return None
+    found = _AUTHORITY.fullmatch(authority)
+    if found is None:
+        return None
+    host, port_text = found["host"], found["port"]
+    if host.startswith("["):
+        try:
+            address = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+        if f"[{address.compressed}]" != host:
+            return None
+    elif not all(_LABEL.fullmatch(label) for label in host.split(".")):
+        return None
+    port: int | None = None
+    if port_text is not None:
+        port = int(port_text)
+        if str(port) != port_text or port > 65535:
+            return None
+    return scheme, host, port
 
 
 def matches(value: str, patterns: Collection[str]) -> bool:
-    """`value` against the SDK's patterns: exact, or `base:*` for `base:<any port>`."""
-    if value in patterns:
-        return True
-    return any(p.endswith(":*") and value.startswith(p[:-1]) for p in patterns)
+    """`value` against the SDK's patterns (exact, or `base:*` for `base:<any port>`), part by
+    part after `canonical` parsed it: a value that does not parse matches nothing."""
+    parsed = canonical(value)
+    if parsed is None:
+        return False
+    scheme, host, port = parsed
+    for pattern in patterns:
+        wildcard = pattern.endswith(":*")
+        allowed = canonical(pattern[:-2] if wildcard else pattern)
+        if allowed is None or allowed[:2] != (scheme, host):
+            continue
+        if (wildcard and port is not None and allowed[2] is None) or (not wildcard and allowed[2] == port):
+            return True
+    return False
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:
@@ -61,7 +119,9 @@ class RouteGuard:
     """Host/Origin allow-lists and JSON-only writes for every path but `exempt` ones.
 
     `patterns` are `(hosts, origins)` in the SDK's forms (see `HttpSettings`), or None when
-    DNS-rebinding protection is off; the Content-Type rule holds either way.
+    DNS-rebinding protection is off; the Content-Type rule holds either way. On `mounts` (the
+    MCP endpoints) only Host and Origin are checked here, before the SDK's own check, whose
+    prefix match lets `127.0.0.1:1@evil.example` through; the SDK keeps its Content-Type rule.
     """
 
     def __init__(
@@ -70,17 +130,19 @@ class RouteGuard:
         *,
         patterns: tuple[tuple[str, ...], tuple[str, ...]] | None,
         exempt: Collection[str],
+        mounts: Collection[str] = (),
     ) -> None:
         self.app = app
         self.patterns = patterns
         self.exempt = frozenset(exempt)
+        self.mounts = frozenset(mounts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refusal = self._refusal(scope["method"], headers)
+        refusal = self._refusal(scope["method"], headers, json_only=scope["path"] not in self.mounts)
         if refusal is not None:
             status, message = refusal
             _log.warning(
@@ -91,11 +153,14 @@ class RouteGuard:
                 origin=headers.get("origin"),
                 content_type=headers.get("content-type"),
             )
-            await _refuse(send, status, message)
+            if scope["path"] in self.mounts:  # the SDK's own answer, word for word
+                await Response(message, status_code=status)(scope, receive, send)
+            else:
+                await _refuse(send, status, message)
             return
         await self.app(scope, receive, send)
 
-    def _refusal(self, method: str, headers: Headers) -> tuple[int, str] | None:
+    def _refusal(self, method: str, headers: Headers, *, json_only: bool) -> tuple[int, str] | None:
         if self.patterns is not None:
             hosts, origins = self.patterns
             if not matches(headers.get("host", ""), hosts):
@@ -103,7 +168,7 @@ class RouteGuard:
             origin = headers.get("origin")
             if origin and not matches(origin, origins):
                 return 403, "Invalid Origin header"
-        if method not in SAFE_METHODS:
+        if json_only and method not in SAFE_METHODS:
             media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
             if media_type != JSON_MEDIA_TYPE:
                 return 415, f"Content-Type must be {JSON_MEDIA_TYPE}"
@@ -167,11 +232,49 @@ class BodyLimit:
         await _refuse(send, 413, f"request body larger than {self.max_bytes} bytes")
 
 
+def framing_problem(headers: Collection[tuple[bytes, bytes]]) -> str | None:
+    """Why a request's framing headers are ambiguous (RFC 9112 6.3), or None.
+
+    A request carrying `Transfer-Encoding` and `Content-Length` at once is how a request is
+    smuggled past a proxy that frames by the other header; the RFC lets a server reject it and
+    requires it to close the connection after answering. Several `Content-Length`s that
+    disagree are the same trick. h11 itself rejects a `Transfer-Encoding` other than `chunked`.
+    """
+    lengths = {value.strip() for name, value in headers if name.lower() == b"content-length"}
+    if any(name.lower() == b"transfer-encoding" for name, _ in headers) and lengths:
+        return "both Transfer-Encoding and Content-Length"
+    if len(lengths) > 1:
+        return "conflicting Content-Length values"
+    return None
+
+
+class _StrictConnection(h11.Connection):
+    """h11 refusing ambiguous framing as a protocol error, which uvicorn answers with 400 and a
+    closed connection (so whatever follows in the buffer is never parsed as a request)."""
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            problem = framing_problem(event.headers.raw_items())
+            if problem is not None:
+                _log.warning(
+                    "request_framing_refused", problem=problem, target=event.target.decode("latin-1")
+                )
+                raise h11.RemoteProtocolError(problem, error_status_hint=400)
+        return event
+
+
 class _HeaderDeadline(H11Protocol):
-    """h11 with a deadline on each request's headers, from its first byte (or the connection)."""
+    """h11 with a deadline on each request's headers, from its first byte (or the connection),
+    and no ambiguous framing (see `framing_problem`)."""
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit = self.config.h11_max_incomplete_event_size
+        self.conn = _StrictConnection(h11.SERVER, limit or H11_MAX_HEADER_BYTES)
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)

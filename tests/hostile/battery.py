@@ -189,6 +189,37 @@ CASES: Final[tuple[Case, ...]] = (
     Case("null Origin", call("takeoff"), headers={"origin": "null"}, **both(403)),
     Case("foreign Host", call("takeoff"), headers={"host": "evil.example"}, **both(421)),
     Case("rebound Host", call("takeoff"), headers={"host": "evil.example:8000"}, **both(421)),
+    # An allowed Host or Origin dressed up: "$host" is the suite's own `127.0.0.1:<port>`. A prefix
+    # match reads each as allowed; a browser, a proxy or a resolver may read it as another host.
+    *(
+        Case(f"Host {name}", call("takeoff"), headers={"host": value}, **both(421))
+        for name, value in {
+            "with userinfo": "$host@evil.example",
+            "with a backslash": "$host\\@evil.example",
+            "with a path": "$host/evil",
+            "with a trailing dot": "localhost.:80",
+            "percent-encoded": "%31%32%37.0.0.1",
+            "in uppercase": "LOCALHOST",
+            "unbracketed IPv6": "::1",
+            "non-canonical IPv6": "[0:0::1]",
+            "IPv6 bracket junk": "[::1]evil.example",
+            "port out of range": "127.0.0.1:65536",
+            "port with leading zero": "127.0.0.1:080",
+            "empty port": "127.0.0.1:",
+            "two ports": "$host:1",
+        }.items()
+    ),
+    *(
+        Case(f"Origin {name}", call("takeoff"), headers={"origin": value}, **both(403))
+        for name, value in {
+            "with userinfo": "http://$host@evil.example",
+            "with a path": "http://$host/",
+            "with a trailing dot": "http://localhost.",
+            "in uppercase": "HTTP://LOCALHOST",
+            "of another scheme": "file://localhost",
+            "IPv6 with zone": "http://[::1%25eth0]",
+        }.items()
+    ),
     # ---- protocol version, routing headers, session ----
     Case(
         "unknown protocol version",
@@ -310,7 +341,7 @@ def render(
             if other_session is not None:
                 headers[key] = other_session
         else:
-            headers[key] = value
+            headers[key] = value.replace("$host", host)
     return Request(case.method, headers, _content(case.body, endpoint, era))
 
 
