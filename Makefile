@@ -10,6 +10,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The flight deck's browser tests drive Debian's Chromium (Playwright downloads nothing).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "tests/deck needs /usr/bin/chromium: run 'sudo apt-get install -y chromium' (Debian/Ubuntu)"; \
+	  fi; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
