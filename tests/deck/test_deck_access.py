@@ -63,3 +63,13 @@ async def test_index_lists_every_endpoint_and_the_viewer_cap_holds() -> None:
             second = await http.get(f"{served.base}/deck/events")
             assert second.status_code == 503
             assert "deck_max_viewers" in second.text
+
+
+def test_the_page_is_small_and_fetches_nothing_from_outside() -> None:
+    from servers.deck.routes import static_text
+
+    files = {name: static_text(name) for name in ("deck.html", "deck.css", "deck.js")}
+    assert sum(len(text.encode()) for text in files.values()) < 150_000
+    for name, text in files.items():
+        assert "http://" not in text and "https://" not in text, name  # no CDN, no hard-coded URL
+        assert "ui://" not in text, name

@@ -77,7 +77,7 @@
       if (tr.length > 1) {
         const [t0, b0] = tr[0], [t1, b1] = tr[tr.length - 1];
         const mins = (t1 - t0) / 60;
-        $("t-battery-trend").textContent = mins > 0 ? "(" + fmt((b1 - b0) / mins, 1) + " %/min)" : "";
+        $("t-battery-trend").textContent = mins >= 0.5 ? "(" + fmt((b1 - b0) / mins, 1) + " %/min)" : "";
       }
       $("t-height").textContent = t.height_cm;
       $("t-tof").textContent = t.tof_cm;
