@@ -60,5 +60,10 @@ bench-soak: $(STAMP)
 bench-verdicts: $(STAMP)
 	$(BIN)/python -m benchmarks.verdicts
 
+## bench-deck: the flight deck's cost to the link (10 viewers vs none) and its paint latency
+.PHONY: bench-deck
+bench-deck: $(STAMP)
+	$(BIN)/python -m benchmarks.deck
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -25,7 +25,7 @@ from servers.drone.runtime import DroneRuntime
 
 __all__ = ["Deck"]
 
-MIN_INTERVAL_S = 0.1
+MIN_INTERVAL_S = 0.05
 MAX_INTERVAL_S = 1.0
 LOG_ROWS = 40
 HEIGHT_POINTS = 240
@@ -156,8 +156,9 @@ class Deck:
 
                     tg.start_soon(first, self.runtime.link.wait_changed)
                     tg.start_soon(first, self.runtime.hold.wait_changed)
+            published = clock.now()
             self.publish()
-            await clock.sleep(MIN_INTERVAL_S)
+            await clock.sleep(max(0.0, published + MIN_INTERVAL_S - clock.now()))
 
     # ---- viewers ----
 
