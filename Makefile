@@ -10,6 +10,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The flight deck's browser tests drive Debian's Chromium (Playwright downloads nothing).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "tests/deck needs /usr/bin/chromium: run 'sudo apt-get install -y chromium' (Debian/Ubuntu)"; \
+	  fi; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -51,6 +59,11 @@ bench-soak: $(STAMP)
 .PHONY: bench-verdicts
 bench-verdicts: $(STAMP)
 	$(BIN)/python -m benchmarks.verdicts
+
+## bench-deck: the flight deck's cost to the link (10 viewers vs none) and its paint latency
+.PHONY: bench-deck
+bench-deck: $(STAMP)
+	$(BIN)/python -m benchmarks.deck
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -320,6 +320,7 @@ def build_app(
     ready: ReadyCheck | None = None,
     lifespan_extra: LifespanExtra | None = None,
     extra_routes: Iterable[BaseRoute] = (),
+    public_paths: Iterable[str] = (),
 ) -> Starlette:
     """One Starlette app serving each server at its path, plus `/healthz` and `/readyz`
     (and `extra_routes`, e.g. an operator's admin endpoint).
@@ -419,7 +420,11 @@ def build_app(
         Middleware(RouteGuard, patterns=settings.patterns, exempt=public, mounts=mounts),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout),
         Middleware(
-            AccessGate, settings=settings.access, verifier=verifier, open_paths=public, mounts=list(mounts)
+            AccessGate,
+            settings=settings.access,
+            verifier=verifier,
+            open_paths=[*public, *public_paths],  # public_paths: no token, but the Host checks
+            mounts=list(mounts),
         ),
         Middleware(Admission, settings=settings.admission, mounts=mounts),
     ]

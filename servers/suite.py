@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from servers.config import SettingsGroup
+from servers.deck.index import index_routes
 from servers.drain import Drain, DrainGate
 from servers.http import Endpoint, HttpSettings, ReadyCheck, build_app
 
@@ -48,6 +49,10 @@ class Component:
     """For the banner, e.g. "embedded simulator"."""
     on_shutdown: Callable[[], Awaitable[None]] | None = None
     """Run when shutdown begins, while calls in flight are still answered (the drone lands)."""
+    public_paths: Sequence[str] = ()
+    """Routes served without a token even with access control on (a page shell with no data)."""
+    pages: Sequence[str] = ()
+    """Web pages for people (the flight deck), listed in the banner and the index at `/`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +134,14 @@ def build_suite_app(components: Sequence[Component], http: HttpSettings) -> Star
         async with nested(lifespans):
             yield
 
+    index = index_routes(components)  # GET /: every endpoint, linking the pages
     app = build_app(
         mounts,
         settings=http,
         ready=readiness if readiness.checks else None,
         lifespan_extra=lifespan if lifespans else None,
-        extra_routes=[route for c in components for route in c.routes],
+        extra_routes=[*(route for c in components for route in c.routes), *index],
+        public_paths=[*(p for c in components for p in c.public_paths), *(["/"] if index else [])],
     )
     drain = Drain(mounts, hooks, getattr(app.state, "begin_shutdown", None))
     app.add_middleware(DrainGate, drain=drain)
@@ -161,4 +168,5 @@ def endpoints(components: Sequence[Component], base: str) -> list[str]:
         for path in c.mounts:
             detail = f" ({c.detail})" if c.detail else ""
             lines.append(f"{base}{path}  {c.name}{detail}")
+        lines.extend(f"{base}{page}  {c.name} (web page)" for page in c.pages)
     return lines

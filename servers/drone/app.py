@@ -8,6 +8,7 @@ runtime, so one link flies the drone for all of them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, Final, cast
@@ -19,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from servers.deck.hub import Deck, deck_running
+from servers.deck.routes import DECK_PATH, PUBLIC_PATHS, deck_routes
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server, watch_state
 from servers.http import HttpSettings
@@ -79,10 +82,15 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
     with the sandbox workers of the code modes."""
     runner = CodeRunner() if {"code", "codesearch"} & set(modes) else None
     mounts, notifiers = drone_mounts(runtime, modes=modes, code_runner=runner)
+    deck = Deck(runtime, max_viewers=runtime.settings.deck_max_viewers)  # the flight deck (/deck)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncGenerator[None]:
-        async with contextlib.AsyncExitStack() if runner is None else runner, running(runtime, notifiers):
+        async with (
+            contextlib.AsyncExitStack() if runner is None else runner,
+            running(runtime, notifiers),
+            deck_running(deck),
+        ):
             yield
 
     s = runtime.settings
@@ -95,10 +103,18 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
         routes=[
             Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"]),
             Route(STATUS_PATH, _drone_status(runtime), methods=["GET"]),
+            *deck_routes(deck),
         ],
+        public_paths=PUBLIC_PATHS,
+        pages=[DECK_PATH],
         detail="embedded simulator" if s.sim else f"drone at {s.drone_host}:{s.drone_port}",
-        on_shutdown=runtime.land_for_shutdown,
+        on_shutdown=functools.partial(_shut_down, deck, runtime),
     )
+
+
+async def _shut_down(deck: Deck, runtime: DroneRuntime) -> None:
+    deck.close()  # the deck's streams end, so uvicorn's graceful exit does not wait on them
+    await runtime.land_for_shutdown()
 
 
 def build_drone_app(runtime: DroneRuntime, http: HttpSettings, *, modes: Sequence[Mode] = MODES) -> Starlette:
@@ -125,6 +141,7 @@ def _drone_status(runtime: DroneRuntime) -> Callable[[Request], Awaitable[Respon
                 "state_age_s": None if reading.state_age_s is None else round(reading.state_age_s, 3),
                 "reply_age_s": None if reading.reply_age_s is None else round(reading.reply_age_s, 3),
                 "flying": runtime.link.is_flying(),
+                "hold": None if runtime.hold.state is None else runtime.hold.state.as_dict(),
             }
         )
 

@@ -34,6 +34,7 @@ class DroneSettings:
     min_takeoff_battery: int = default_of(SafetyEnvelope, "min_takeoff_battery")
     critical_battery: int = default_of(SafetyEnvelope, "critical_battery")
     photo_idle_off_s: float = PHOTO_IDLE_OFF_S
+    deck_max_viewers: int = 8
     sim: bool = False
     time_scale: float = 1.0
     envelope: SafetyEnvelope = field(init=False)
@@ -49,6 +50,8 @@ class DroneSettings:
                 critical_battery=self.critical_battery,
             ),
         )
+        if not 1 <= self.deck_max_viewers <= 1000:
+            raise ValueError(f"deck_max_viewers={self.deck_max_viewers} must be between 1 and 1000")
         if self.time_scale != 1.0 and not self.sim:
             raise ValueError("time_scale only applies to the embedded simulator (--sim)")
         if self.keepalive_s <= 0 or self.keepalive_s >= 15:
@@ -81,6 +84,7 @@ DRONE = SettingsGroup(
         "min_takeoff_battery": "safety envelope: takeoff refused below this battery %",
         "critical_battery": "safety envelope: a flying drone lands by itself at this battery %",
         "photo_idle_off_s": "video stream switched off after this many seconds without a photo",
+        "deck_max_viewers": "flight deck (/deck): live viewers at once (more: 503)",
         "sim": "embed the drone simulator and fly it instead of a real drone",
         "time_scale": "run simulated time this many times faster (embedded simulator only)",
     },

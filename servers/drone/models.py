@@ -77,6 +77,10 @@ class DroneState(BaseModel):
         description="dead-reckoned from confirmed moves; null when landed"
     )
     speed_cm_s: int | None = Field(description="speed last set through this server (null: unknown)")
+    hold: dict[str, str | float] | None = Field(
+        default=None,
+        description="an operator's hold (who set it, since when): flight actions are refused; null: none",
+    )
 
 
 class BatteryResult(BaseModel):

@@ -31,6 +31,7 @@ from servers.drone.core.replies import Acceleration, TemperatureRange
 from servers.drone.core.replies import Attitude as AttitudeReply
 from servers.drone.core.safety import BODY_VECTORS, Position, SafetyEnvelope, check_destination
 from servers.drone.core.telemetry import Telemetry
+from servers.drone.hold import FlightHold
 from servers.drone.link import DroneLink, Reading, Reply
 from servers.drone.models import (
     Acceleration as AccelerationModel,
@@ -97,9 +98,12 @@ def telemetry_model(t: Telemetry) -> TelemetryModel:
 
 
 class Pilot:
-    def __init__(self, link: DroneLink, envelope: SafetyEnvelope | None = None) -> None:
+    def __init__(
+        self, link: DroneLink, envelope: SafetyEnvelope | None = None, hold: FlightHold | None = None
+    ) -> None:
         self.link = link
         self.envelope = envelope or SafetyEnvelope()
+        self.hold = hold or FlightHold()  # the operator's hold (servers/drone/hold.py)
         self.position: Position | None = None
         self._flight_section = anyio.Lock()
         self._log = structlog.get_logger("drone.pilot")
@@ -130,6 +134,7 @@ class Pilot:
                 uncertainty_cm=round(pos.uncertainty_cm, 1),
             ),
             speed_cm_s=self.link.speed_cm_s,
+            hold=None if self.hold.state is None else self.hold.state.as_dict(),
         )
 
     async def battery(self) -> BatteryResult:
@@ -405,6 +410,7 @@ class Pilot:
         If its reply is lost, the position estimate follows the telemetry's verdict: `after()`
         (where it leaves the drone) when it executed, unchanged when it did not start, and
         `widen_by` cm less certain when nobody can tell."""
+        self.hold.check(command, self.link)  # an operator's hold refuses it, nothing sent
         if require_live:
             self._require_connected(command.text)
         try:

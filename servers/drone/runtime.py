@@ -25,6 +25,7 @@ from servers.drone.config import DroneSettings
 from servers.drone.core import commands
 from servers.drone.core.errors import DroneError
 from servers.drone.core.protocol import LinkStatus
+from servers.drone.hold import FlightHold
 from servers.drone.link import DroneLink
 from servers.drone.photo import PhotoService
 from servers.drone.pilot import Pilot
@@ -57,6 +58,8 @@ class DroneRuntime:
         self._link: DroneLink | None = None
         self._pilot: Pilot | None = None
         self._photos: PhotoService | None = None
+        self.hold = FlightHold()
+        """The operator's hold: one per runtime, so it survives link reconnects."""
         self._log = structlog.get_logger("drone.runtime")
 
     @property
@@ -150,7 +153,7 @@ class DroneRuntime:
                         if sim is not None:
                             sim.state_port = link.state_port
                         self.sim, self._link = sim, link
-                        self._pilot = Pilot(link, s.envelope)
+                        self._pilot = Pilot(link, s.envelope, self.hold)
                         self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
                         async with anyio.create_task_group() as watchers:
                             watchers.start_soon(self._pilot.watch_battery)

@@ -85,8 +85,12 @@ async def test_cli_serves_the_url_it_prints(cli: Cli) -> None:
 
 async def test_every_endpoint_in_the_banner_serves_both_eras(cli: Cli) -> None:
     served: dict[str, str] = {
-        m.group(1): m.group(2) for line in cli.banner.splitlines() if (m := ENDPOINT.match(line))
+        m.group(1): m.group(2)
+        for line in cli.banner.splitlines()
+        if (m := ENDPOINT.match(line)) and not line.endswith("(web page)")
     }
+    pages = [line.split()[0] for line in cli.banner.splitlines() if line.endswith("drone (web page)")]
+    assert [page.rsplit("/", 1)[1] for page in pages] == ["deck"], cli.banner
     names = set(served.values())
     assert names == ({n for n, e in SERVERS.items() if e.in_all} if len(names) > 1 else {"drone"})
     drone_paths = {url.rsplit("/", 1)[1] for url, name in served.items() if name == "drone"}
@@ -96,6 +100,9 @@ async def test_every_endpoint_in_the_banner_serves_both_eras(cli: Cli) -> None:
             for mode in ERAS:
                 async with Client(url, mode=mode) as client:
                     assert (await client.list_tools()).tools, (url, mode)
+        async with httpx.AsyncClient(timeout=10) as http:
+            for page in pages:
+                assert (await http.get(page)).status_code == 200, page
 
 
 async def test_cli_exits_cleanly_on_sigterm(cli: Cli) -> None:
