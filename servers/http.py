@@ -69,6 +69,7 @@ from servers.auth.gate import AccessGate, metadata_routes
 from servers.auth.scopes import declared_scopes, require_token
 from servers.auth.settings import AccessSettings
 from servers.auth.tokens import verifier_for
+from servers.metrics import METRICS_PATH, RequestMetrics, metrics_endpoint
 from servers.security import BodyLimit, RouteGuard, header_deadline_h11
 
 __all__ = [
@@ -302,7 +303,7 @@ class _Lifecycle:
 def _check_mount_path(path: str) -> None:
     if not path.startswith("/") or path == "/" or path.endswith("/"):
         raise ValueError(f"mount path must look like '/name', got {path!r}")
-    if path in (HEALTH_PATH, READY_PATH):
+    if path in (HEALTH_PATH, READY_PATH, METRICS_PATH):
         raise ValueError(f"{path!r} is reserved for probes")
 
 
@@ -407,14 +408,16 @@ def build_app(
     probes: list[BaseRoute] = [
         Route(HEALTH_PATH, healthz, methods=["GET"]),
         Route(READY_PATH, readyz, methods=["GET"]),
+        Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
     ]
     servers = [t.server if isinstance(t, Endpoint) else t for t in mounts.values()]
     if settings.access.mode != "off":
         for server in servers:
             require_token(server)  # fail closed: a call that arrives without its token is refused
     metadata = metadata_routes(settings.access, list(mounts), declared_scopes(servers))
-    public = [HEALTH_PATH, READY_PATH, *(r.path for r in metadata if isinstance(r, Route))]
+    public = [HEALTH_PATH, READY_PATH, METRICS_PATH, *(r.path for r in metadata if isinstance(r, Route))]
     guards = [
+        Middleware(RequestMetrics, mounts=list(mounts)),
         # Outermost first: a request from the wrong Host or Origin is refused before its body is read.
         # The metadata documents are public and read-only: open to any Host and (CORS) Origin.
         Middleware(RouteGuard, patterns=settings.patterns, exempt=public, mounts=mounts),

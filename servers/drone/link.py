@@ -31,6 +31,7 @@ import anyio.lowlevel
 import structlog
 from opentelemetry import trace
 
+from servers import metrics
 from servers.auth.identity import current_client
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
@@ -698,6 +699,7 @@ class DroneLink:
         (whose identity its waiter holds), else from the caller's own task."""
         waiter = None if ticket is None else self._waiters.get(ticket)
         client = waiter.client if waiter is not None else current_client()
+        metrics.observe_command(self.drone_address, command.verb, outcome, latency_s, verdict)
         self.flight_log.append(
             LogEntry(
                 self.clock.now(),

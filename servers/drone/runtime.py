@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Self
 import anyio
 import structlog
 
+from servers import metrics
 from servers.drone.camera import VideoReceiver
 from servers.drone.config import DroneSettings
 from servers.drone.core import commands
@@ -153,6 +154,7 @@ class DroneRuntime:
                         if sim is not None:
                             sim.state_port = link.state_port
                         self.sim, self._link = sim, link
+                        metrics.register_link(link)
                         self._pilot = Pilot(link, s.envelope, self.hold)
                         self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
                         async with anyio.create_task_group() as watchers:
