@@ -34,6 +34,9 @@ class DroneSettings:
     min_takeoff_battery: int = default_of(SafetyEnvelope, "min_takeoff_battery")
     critical_battery: int = default_of(SafetyEnvelope, "critical_battery")
     photo_idle_off_s: float = PHOTO_IDLE_OFF_S
+    flight_recording_dir: str = ""
+    flight_recording_max_mb: float = 500.0
+    flight_recording_max_age_days: float = 30.0
     sim: bool = False
     time_scale: float = 1.0
     envelope: SafetyEnvelope = field(init=False)
@@ -81,6 +84,9 @@ DRONE = SettingsGroup(
         "min_takeoff_battery": "safety envelope: takeoff refused below this battery %",
         "critical_battery": "safety envelope: a flying drone lands by itself at this battery %",
         "photo_idle_off_s": "video stream switched off after this many seconds without a photo",
+        "flight_recording_dir": "record every flight as MCAP into this directory (empty: off)",
+        "flight_recording_max_mb": "flight recordings: oldest deleted while the directory holds more MB",
+        "flight_recording_max_age_days": "flight recordings: deleted after this many days",
         "sim": "embed the drone simulator and fly it instead of a real drone",
         "time_scale": "run simulated time this many times faster (embedded simulator only)",
     },
