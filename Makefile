@@ -24,7 +24,7 @@ install: $(STAMP)
 
 ## run: the suite's main job — the drone MCP server with the simulator embedded
 run: $(STAMP)
-	$(BIN)/tello-mcp serve --sim
+	$(BIN)/tello-mcp serve --sim --flight-recording-dir .cache/flights
 
 ## sim: the UDP drone simulator alone (for djitellopy scripts and the like)
 sim: $(STAMP)

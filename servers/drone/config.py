@@ -35,6 +35,9 @@ class DroneSettings:
     critical_battery: int = default_of(SafetyEnvelope, "critical_battery")
     photo_idle_off_s: float = PHOTO_IDLE_OFF_S
     deck_max_viewers: int = 8
+    flight_recording_dir: str = ""
+    flight_recording_max_mb: float = 500.0
+    flight_recording_max_age_days: float = 30.0
     sim: bool = False
     time_scale: float = 1.0
     envelope: SafetyEnvelope = field(init=False)
@@ -85,6 +88,9 @@ DRONE = SettingsGroup(
         "critical_battery": "safety envelope: a flying drone lands by itself at this battery %",
         "photo_idle_off_s": "video stream switched off after this many seconds without a photo",
         "deck_max_viewers": "flight deck (/deck): live viewers at once (more: 503)",
+        "flight_recording_dir": "record every flight as MCAP into this directory (empty: off)",
+        "flight_recording_max_mb": "flight recordings: oldest deleted while the directory holds more MB",
+        "flight_recording_max_age_days": "flight recordings: deleted after this many days",
         "sim": "embed the drone simulator and fly it instead of a real drone",
         "time_scale": "run simulated time this many times faster (embedded simulator only)",
     },

@@ -7,6 +7,8 @@ switched on by the first photo and off again after `idle_off_s` without one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import structlog
 
@@ -41,6 +43,7 @@ class PhotoService:
         self._lock = anyio.Lock()
         self._used = anyio.Event()
         self._log = structlog.get_logger("drone.photo")
+        self.listeners: list[Callable[[bytes], None]] = []  # e.g. the flight recorder
 
     async def capture(self) -> tuple[bytes, PhotoResult]:
         clock = self.link.clock
@@ -67,6 +70,8 @@ class PhotoService:
                 )
             jpeg = frame.to_jpeg(quality=self.jpeg_quality, size=JPEG_SIZE)
             self._touch()
+            for listener in self.listeners:
+                listener(jpeg)
             return jpeg, PhotoResult(
                 width=JPEG_SIZE[0],
                 height=JPEG_SIZE[1],

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -30,6 +31,7 @@ from servers.drone.hold import FlightHold
 from servers.drone.link import DroneLink
 from servers.drone.photo import PhotoService
 from servers.drone.pilot import Pilot
+from servers.drone.recorder import FlightRecorder
 from tello_io.clock import Clock, ScaledClock
 from tello_io.datagram import DatagramNetwork, UdpNetwork
 
@@ -61,6 +63,7 @@ class DroneRuntime:
         self._photos: PhotoService | None = None
         self.hold = FlightHold()
         """The operator's hold: one per runtime, so it survives link reconnects."""
+        self.recorder: FlightRecorder | None = None
         self._log = structlog.get_logger("drone.runtime")
 
     @property
@@ -160,6 +163,8 @@ class DroneRuntime:
                         async with anyio.create_task_group() as watchers:
                             watchers.start_soon(self._pilot.watch_battery)
                             watchers.start_soon(self._photos.run_idle_off)
+                            if s.flight_recording_dir:
+                                watchers.start_soon(self._record_flights)
                             try:
                                 yield
                             finally:
@@ -167,6 +172,19 @@ class DroneRuntime:
             finally:
                 receiving.cancel_scope.cancel()
                 self.sim = self._link = self._pilot = self._photos = None
+
+    async def _record_flights(self) -> None:
+        s = self.settings
+        recorder = FlightRecorder(
+            self.link,
+            self.pilot,
+            Path(s.flight_recording_dir),
+            max_bytes=int(s.flight_recording_max_mb * 1_000_000),
+            max_age_s=s.flight_recording_max_age_days * 86400,
+        )
+        self.photos.listeners.append(recorder.on_photo)
+        self.recorder = recorder
+        await recorder.run()
 
     @contextlib.asynccontextmanager
     async def _simulator(self, video_port: int) -> AsyncGenerator[DroneSimulator | None]:
