@@ -68,7 +68,7 @@ def is_flight_safety(body: bytes) -> bool:
     name = _field(params, "name")
     if name == "invoke_tool":
         name = _field(_field(params, "arguments"), "name")
-    return name in FLIGHT_SAFETY_TOOLS
+    return isinstance(name, str) and name in FLIGHT_SAFETY_TOOLS
 
 
 def _field(value: object, key: str) -> object:

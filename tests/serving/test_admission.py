@@ -132,3 +132,17 @@ def test_flight_safety_is_recognised_from_the_body() -> None:
     assert not is_flight_safety(b"[" + _call("stop")[1] + b"]")
     padded = _call("stop", {"pad": "x" * 5000})[1]
     assert not is_flight_safety(padded)  # too large to be one, and not parsed
+
+
+def test_a_name_that_is_not_a_string_is_no_safety_call() -> None:
+    """A hostile `invoke_tool` whose inner name is an object or a list must not crash the check."""
+    for inner in ({"a": 1}, [1, 2], None, 5):
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "invoke_tool", "arguments": {"name": inner}},
+            }
+        ).encode()
+        assert not is_flight_safety(body)
