@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final, Protocol, cast
@@ -42,7 +42,7 @@ from av.video.frame import VideoFrame
 from numpy.typing import NDArray
 
 from tello_io.clock import Clock
-from tello_io.datagram import DatagramNetwork, UdpNetwork
+from tello_io.datagram import Address, DatagramNetwork, UdpNetwork
 
 __all__ = [
     "JPEG_SIZE",
@@ -65,6 +65,10 @@ JPEG_SIZE: Final = (480, 360)
 
 _RECV_BUFFER_BYTES: Final = 1 << 20
 """Kernel receive buffer asked for: ~1 s of Tello video, so a busy event loop does not drop data."""
+
+VideoSource = tuple[str, int | None]
+"""Who may send video: the drone's host, and its port when known (None: any port of that host).
+A Tello sends video from its own address but the reference gives no source port."""
 
 
 class _Decoding(Protocol):
@@ -198,6 +202,8 @@ class ReceiverStats:
     """Unexpected exceptions while decoding (bugs); each restarts the decoder."""
     last_decode_s: float = 0.0
     """Real (CPU wall) seconds the last parse + decode took."""
+    foreign_datagrams: int = 0
+    """Datagrams dropped unread because they did not come from the drone (`accept_only`)."""
 
 
 class H264StreamDecoder:
@@ -472,6 +478,21 @@ class VideoReceiver:
         self._decoder = H264StreamDecoder(self.stats)
         self._latest: Frame | None = None
         self._new_frame: anyio.Event | None = None  # created lazily: needs a running event loop
+        self._source: Callable[[], VideoSource] | None = None
+
+    def accept_only(self, source: Callable[[], VideoSource] | None) -> None:
+        """Take video only from `source()`, asked per datagram (the drone may be re-pointed):
+        a host, or a host and port where the sender's port is known. Anything else is dropped
+        unread and counted in `stats.foreign_datagrams`, as the link drops foreign replies and
+        state: another process on the network must not be able to choose what `capture_photo`
+        shows. None accepts every sender (the default, for tests of the decoder alone)."""
+        self._source = source
+
+    def _accepts(self, sender: Address) -> bool:
+        if self._source is None:
+            return True
+        host, port = self._source()
+        return sender[0] == host and (port is None or sender[1] == port)
 
     @property
     def port(self) -> int:
@@ -495,7 +516,10 @@ class VideoReceiver:
             self._bound_port = sock.local_address[1]
             task_status.started(self._bound_port)
             try:
-                async for data, _sender in sock:
+                async for data, sender in sock:
+                    if not self._accepts(sender):
+                        self.stats.foreign_datagrams += 1
+                        continue
                     try:
                         self.feed(data)
                     except Exception:  # a decoder bug must not take the video down: log, restart

@@ -270,6 +270,11 @@ class DroneLink:
         return f"{self._target[0]}:{self._target[1]}"
 
     @property
+    def target(self) -> tuple[str, int]:
+        """The drone's command address (host, port): where commands go, where replies must come from."""
+        return self._target
+
+    @property
     def local_port(self) -> int:
         assert self._cmd_sock is not None, "link not started"
         return self._cmd_sock.local_address[1]

@@ -156,6 +156,10 @@ class DroneRuntime:
                     async with DroneLink(config, self.clock, network=self.network) as link:
                         if sim is not None:
                             sim.state_port = link.state_port
+                        # Video only from the drone. The simulator sends it from its command
+                        # socket, so there the port is known too; a Tello's source port is not.
+                        exact = sim is not None
+                        receiver.accept_only(lambda: (link.target[0], link.target[1] if exact else None))
                         self.sim, self._link = sim, link
                         metrics.register_link(link)
                         self._pilot = Pilot(link, s.envelope, self.hold)

@@ -11,6 +11,7 @@ from mcp import Client
 from mcp_types import CallToolResult, ImageContent
 from numpy.typing import NDArray
 
+from drone_sim.video import H264Encoder, packetize
 from servers.drone.camera import decode_jpeg
 from tests.drone_server.harness import Drone, Schemas, assert_fresh, connect, json_text, text_of
 
@@ -70,3 +71,38 @@ async def test_photo_after_rotate_differs_measurably(drone: Drone) -> None:
     moved = _difference(before, after)
     assert moved > 8.0, f"mean pixel difference after a 90 degree turn: {moved:.1f}"
     assert moved > 4 * still, f"turned {moved:.1f} vs hovering {still:.1f}"
+
+
+async def test_video_from_anyone_but_the_drone_is_dropped(drone: Drone) -> None:
+    """A process beside the drone streams its own H.264 to the video port: `capture_photo` must
+    still show what the drone sees (ground truth: the simulator's render), and the datagrams are
+    counted as foreign. Without the source check the forged all-red picture wins."""
+    network = drone.runtime.network
+    receiver = drone.runtime.photos.receiver
+    encoder = H264Encoder(960, 720, gop=1)
+    red = np.zeros((720, 960, 3), dtype=np.uint8)
+    red[..., 0] = 255
+    forgery = list(packetize(encoder.encode(red, keyframe=True)))
+
+    async def flood() -> None:  # a forged keyframe every 20 ms, newer than most of the drone's
+        while True:
+            for datagram in forgery:
+                attacker.send_nowait(datagram, ("127.0.0.1", receiver.port))
+            await anyio.sleep(0.02)
+
+    photos: list[CallToolResult] = []
+    async with Client(drone.server) as client, await network.bind("127.0.0.1", 0) as attacker:
+        schemas = await Schemas.of(client)
+        with anyio.fail_after(30):
+            honest = _picture(await client.call_tool("capture_photo", {}), schemas)  # streamon
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(flood)
+                await anyio.sleep(0.5)
+                photos.append(await client.call_tool("capture_photo", {}))
+                tg.cancel_scope.cancel()
+            photo = _picture(photos[0], schemas)
+
+    forged = red.astype(np.int16)[::2, ::2]
+    assert _difference(photo, forged) > 40, "capture_photo returned the forged picture"
+    assert _difference(photo, honest) < _difference(photo, forged) / 4
+    assert receiver.stats.foreign_datagrams > 0
