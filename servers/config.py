@@ -188,6 +188,7 @@ class ServeSettings:
     auth_audience: tuple[str, ...] = default_of(AccessSettings, "audience")
     auth_resource_url: str = default_of(AccessSettings, "resource_url")
     auth_leeway_s: float = default_of(AccessSettings, "leeway_s")
+    auth_max_token_lifetime_s: float = default_of(AccessSettings, "max_token_lifetime_s")
     auth_algorithms: tuple[str, ...] = default_of(AccessSettings, "algorithms")
     auth_jwks_cache_s: float = default_of(AccessSettings, "jwks_cache_s")
     auth_token: str = default_of(AccessSettings, "token")
@@ -207,6 +208,7 @@ class ServeSettings:
             audience=self.auth_audience,
             resource_url=self.auth_resource_url,
             leeway_s=self.auth_leeway_s,
+            max_token_lifetime_s=self.auth_max_token_lifetime_s,
             algorithms=self.auth_algorithms,
             jwks_cache_s=self.auth_jwks_cache_s,
             token=self.auth_token,
@@ -274,6 +276,10 @@ SERVE = SettingsGroup(
             "(empty: from each request's Host)"
         ),
         "auth_leeway_s": "clock skew tolerated on JWT exp/nbf/iat, in seconds (at most 300)",
+        "auth_max_token_lifetime_s": (
+            "longest a JWT may live (exp - iat) and furthest ahead its exp may be, in seconds "
+            "(default: a day)"
+        ),
         "auth_algorithms": "comma-separated JWS algorithms accepted (public-key ones only)",
         "auth_jwks_cache_s": "seconds a fetched JWKS is used before it is fetched again",
         "auth_token": (

@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlparse
 
-__all__ = ["MAX_LEEWAY_S", "AccessMode", "AccessSettings"]
+__all__ = ["DEFAULT_MAX_LIFETIME_S", "MAX_LEEWAY_S", "AccessMode", "AccessSettings"]
 
 MAX_LEEWAY_S: Final = 300.0
 """The largest clock skew accepted as a setting: more would keep expired tokens alive."""
+
+DEFAULT_MAX_LIFETIME_S: Final = 24 * 3600.0
+"""The longest a JWT may live unless configured otherwise: a day, so a leaked token of an
+authorization server that issues year-long tokens is still refused."""
 
 ASYMMETRIC: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -53,6 +57,8 @@ class AccessSettings:
     metadata; empty: derived from each request's scheme and Host."""
     leeway_s: float = 30.0
     """Clock skew tolerated on `exp`/`nbf`/`iat`, at most `MAX_LEEWAY_S`."""
+    max_token_lifetime_s: float = DEFAULT_MAX_LIFETIME_S
+    """The longest a JWT may live (`exp - iat`) and the furthest ahead its `exp` may be."""
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     jwks_cache_s: float = 300.0
     """Seconds a fetched JWKS is used before it is fetched again."""
@@ -73,6 +79,11 @@ class AccessSettings:
         if not (math.isfinite(self.leeway_s) and 0 <= self.leeway_s <= MAX_LEEWAY_S):
             raise ValueError(
                 f"auth leeway must be between 0 and {MAX_LEEWAY_S:g} seconds, got {self.leeway_s!r}"
+            )
+        if not (math.isfinite(self.max_token_lifetime_s) and self.max_token_lifetime_s > 0):
+            raise ValueError(
+                "maximum token lifetime must be a positive number of seconds, "
+                f"got {self.max_token_lifetime_s!r}"
             )
         if not (math.isfinite(self.jwks_cache_s) and self.jwks_cache_s > 0):
             raise ValueError(

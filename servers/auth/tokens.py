@@ -25,7 +25,7 @@ import jwt
 import structlog
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 
-from servers.auth.settings import ASYMMETRIC, AccessSettings
+from servers.auth.settings import ASYMMETRIC, DEFAULT_MAX_LIFETIME_S, AccessSettings
 
 __all__ = [
     "JwksFile",
@@ -182,7 +182,11 @@ class JwtVerifier(TokenVerifier):
         audience: Sequence[str],
         algorithms: Sequence[str] = ("RS256", "ES256"),
         leeway_s: float = 30.0,
+        max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`max_lifetime_s`: the longest a token may live (`exp - iat`) and the furthest its
+        `exp` may lie ahead, each plus the leeway: a stolen long-lived token stays a short risk."""
         unsafe = set(algorithms) - ASYMMETRIC
         if unsafe:
             raise ValueError(f"not public-key JWS algorithms: {', '.join(sorted(unsafe))}")
@@ -191,6 +195,8 @@ class JwtVerifier(TokenVerifier):
         self.audience = list(audience)
         self.algorithms = tuple(algorithms)
         self.leeway_s = leeway_s
+        self.max_lifetime_s = max_lifetime_s
+        self._clock = clock
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
@@ -226,7 +232,7 @@ class JwtVerifier(TokenVerifier):
         if jwk.get("kty") == "oct" or jwk.get("use", "sig") != "sig" or jwk.get("alg", alg) != alg:
             raise ValueError(f"key {kid!r} is not a signing key for {alg}")
         key = jwt.PyJWK(dict(jwk), algorithm=str(alg))
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key=key.key,
             algorithms=[str(alg)],
@@ -235,6 +241,22 @@ class JwtVerifier(TokenVerifier):
             leeway=self.leeway_s,
             options={"require": ["exp", "iss", "aud", "sub"]},
         )
+        self._check_lifetime(claims)
+        return claims
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        limit = self.max_lifetime_s + self.leeway_s
+        exp, iat = claims["exp"], claims.get("iat")  # numbers: `jwt.decode` checked both
+        if isinstance(iat, int | float) and exp - iat > limit:
+            raise ValueError(
+                f"token lifetime {exp - iat:.0f} s (exp - iat) exceeds the maximum "
+                f"{self.max_lifetime_s:.0f} s"
+            )
+        ahead = exp - self._clock()
+        if ahead > limit:
+            raise ValueError(
+                f"token expires in {ahead:.0f} s, beyond the maximum lifetime {self.max_lifetime_s:.0f} s"
+            )
 
 
 def _pick(keys: Sequence[Jwk], kid: object) -> Jwk | None:
@@ -275,5 +297,6 @@ def verifier_for(settings: AccessSettings) -> TokenVerifier | None:
             audience=settings.audience,
             algorithms=settings.algorithms,
             leeway_s=settings.leeway_s,
+            max_lifetime_s=settings.max_token_lifetime_s,
         )
     return None

@@ -68,6 +68,7 @@ class Issuer:
             "scope": " ".join(scopes),
             **claims,
         }
+        payload = {name: value for name, value in payload.items() if value is not None}  # None: leave out
         return jwt.encode(payload, self.key, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
 
 

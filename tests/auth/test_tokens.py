@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,3 +166,32 @@ async def test_a_tab_or_newline_in_the_scope_claim_does_not_make_two_scopes(
         assert access is not None
         assert access.scopes == [f"drone:read{sep}drone:fly"]
     assert scopes_of({"scp": "drone:read\tdrone:fly drone:admin"}) == ["drone:read\tdrone:fly", "drone:admin"]
+
+
+async def test_a_token_living_longer_than_the_maximum_is_refused(issuer: Issuer, tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.jwks()))
+    check = verifier(JwksFile(str(jwks)), max_lifetime_s=3600, leeway_s=30)
+    now = int(time.time())
+    within = issuer.token("erin", PILOT, lifetime_s=3600)
+    assert await check.verify_token(within) is not None
+    # Issued long ago, still valid by `exp`: its lifetime gives it away.
+    old = issuer.token("erin", PILOT, iat=now - 7000, exp=now + 600)
+    assert await check.verify_token(old) is None
+    # No `iat` to compare with: `exp` two hours ahead is beyond the maximum.
+    far = issuer.token("erin", PILOT, lifetime_s=7200, iat=None)
+    assert await check.verify_token(far) is None
+    assert await check.verify_token(issuer.token("erin", PILOT, lifetime_s=3620, iat=None)) is not None
+
+
+def test_the_maximum_token_lifetime_is_a_day_by_default_and_must_be_positive(
+    issuer: Issuer, tmp_path: Path
+) -> None:
+    jwks = str(issuer.write_jwks(tmp_path / "jwks.json"))
+    settings = AccessSettings(jwks_file=jwks, issuer=ISSUER, audience=(AUDIENCE,))
+    made = verifier_for(settings)
+    assert isinstance(made, JwtVerifier)
+    assert made.max_lifetime_s == 24 * 3600
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="maximum token lifetime"):
+            AccessSettings(jwks_file="k.json", issuer=ISSUER, audience=(AUDIENCE,), max_token_lifetime_s=bad)
