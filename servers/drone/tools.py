@@ -235,15 +235,21 @@ def _flight(tool: ToolDecorator, pilot: Callable[[], Pilot]) -> None:
         answer: Annotated[ElicitationResult[_Confirm], Resolve(_confirm_emergency)],
         confirm: Annotated[
             bool,
-            Field(description="must be true: this stops all motors at once and the drone FALLS"),
+            Field(
+                description=(
+                    "must be true: this stops all motors at once and the drone FALLS "
+                    "(a client that can ask its user is asked whatever this says)"
+                )
+            ),
         ] = False,
     ) -> EmergencyResult:
         """Kill all motors immediately. The drone drops out of the air wherever it is.
 
         Only for real danger (about to hit a person or object, flyaway). Prefer `stop` to
-        hover or `land` to come down. Requires `confirm: true` (clients that support
-        elicitation are asked instead). It is sent at once, even while a move is running,
-        and repeated because the drone often does not acknowledge it.
+        hover or `land` to come down. A client that supports elicitation is always asked and
+        its user decides (`confirm` does not skip the question); a client that cannot ask
+        must pass `confirm: true`. It is sent at once, even while a move is running, and
+        repeated because the drone often does not acknowledge it.
         """
         if not (answer.action == "accept" and answer.data.confirm):
             raise ToolError(
@@ -431,15 +437,17 @@ def _rmtt(tool: ToolDecorator, pilot: Callable[[], Pilot]) -> None:
 
 
 async def _confirm_emergency(confirm: bool, ctx: Context) -> Elicit[_Confirm] | _Confirm:
-    """The confirm step: the `confirm` argument, or the human when the client can ask one.
+    """The confirm step, one rule on every path: where the client can elicit, the human is
+    always asked, and only their answer counts (`confirm: true` from an agent or a script does
+    not skip them); `confirm` is for clients that cannot ask (a gateway, the Inspector CLI).
 
     As a resolver it asks in either protocol era (a mid-call request in the handshake era, an
-    `input_required` round trip in 2026-07-28); a client that cannot elicit (a gateway, the
-    Inspector CLI) gets an unconfirmed answer and the tool refuses with instructions.
+    `input_required` round trip in 2026-07-28). The Search and Code modes call this tool with
+    the outer request's context, so the same client is asked: `invoke_tool` passes the round
+    trip out; inside `run_code` a 2026-07-28 round trip cannot be made, so a script's emergency
+    fails there (nothing sent) and tells the agent to call the tool directly.
     """
-    if confirm:
-        return _Confirm(confirm=True)
     caps = ctx.client_capabilities
     if caps is None or caps.elicitation is None:
-        return _Confirm(confirm=False)
+        return _Confirm(confirm=confirm)
     return Elicit("EMERGENCY: stop all motors now? The drone will fall from its current height.", _Confirm)

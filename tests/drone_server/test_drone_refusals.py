@@ -264,6 +264,24 @@ async def test_emergency_asks_a_client_that_can_elicit(
             assert truth.flying
 
 
+@pytest.mark.parametrize("transport", ["memory-legacy", "memory-2026-07-28", "http-2026-07-28"])
+async def test_confirm_true_does_not_skip_a_client_that_can_ask(transport: str) -> None:
+    """One rule: where the client can elicit, its user is asked and decides; an agent's
+    `confirm: true` is not a way around them (a declined question sends nothing)."""
+    answer = Answer("decline")
+    async with connect(transport, elicitation_callback=answer) as conn:
+        truth = conn.truth
+        with anyio.fail_after(20):
+            await _takeoff(conn.client)
+            before = mark(truth)
+            result = await conn.client.call_tool("emergency", {"confirm": True})
+        assert len(answer.asked) == 1
+        assert result.is_error
+        assert REFUSED in text_of(result)
+        assert_nothing_sent(truth, before)
+        assert truth.flying
+
+
 # ---- the safety envelope ----
 
 

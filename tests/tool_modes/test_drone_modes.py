@@ -102,6 +102,62 @@ async def test_emergency_confirmation_reaches_the_client_in_search_mode(era: str
     assert not truth.flying
 
 
+@pytest.mark.parametrize("era", ERAS)
+async def test_invoke_tool_confirm_true_still_asks_the_user(era: str) -> None:
+    answer = Answer("decline")
+    async with (
+        drone() as (server, truth),
+        Client(build_mode_server(server, "search"), mode=era, elicitation_callback=answer) as client,
+    ):
+        with anyio.fail_after(30):
+            await _invoke(client, "takeoff", {})
+            refused = await client.call_tool(
+                "invoke_tool", {"name": "emergency", "arguments": {"confirm": True}}
+            )
+        assert "emergency" not in executed(truth)
+        assert truth.flying
+    assert len(answer.asked) == 1
+    assert refused.is_error
+    assert "emergency NOT sent" in text_of(refused)
+
+
+@pytest.mark.parametrize(
+    ("era", "elicits", "sent"),
+    [
+        ("legacy", True, False),  # asked mid-call from inside the script: declined, nothing sent
+        ("2026-07-28", True, False),  # cannot be asked from a script: refused, nothing sent
+        ("legacy", False, True),  # no user to ask: the script's confirm counts
+        ("2026-07-28", False, True),
+    ],
+)
+async def test_a_scripts_emergency_follows_the_same_rule(era: str, elicits: bool, sent: bool) -> None:
+    answer = Answer("decline")
+    script = "await takeoff({}); await emergency({confirm: true}); 'done'"
+    async with (
+        drone() as (server, truth),
+        CodeRunner(workers=1) as runner,
+        Client(
+            build_mode_server(server, "code", code_runner=runner),
+            mode=era,
+            elicitation_callback=answer if elicits else None,
+        ) as client,
+    ):
+        with anyio.fail_after(60):
+            result = await client.call_tool("run_code", {"code": script})
+        assert ("emergency" in executed(truth)) is sent
+        assert truth.flying is not sent
+    if sent:
+        assert not result.is_error, text_of(result)
+        assert answer.asked == []
+    else:
+        assert result.is_error
+        assert "emergency" in text_of(result)
+        # The trace still shows what was sent before the refusal.
+        assert result.structured_content is not None
+        assert [entry["name"] for entry in result.structured_content["trace"]] == ["takeoff", "emergency"]
+        assert len(answer.asked) == (1 if era == "legacy" else 0)
+
+
 async def test_codesearch_script_flies_a_square() -> None:
     script = """
         const battery = await get_battery({});
