@@ -30,6 +30,7 @@ class DroneSettings:
     keepalive_s: float = default_of(ProtocolConfig, "keepalive_s")
     stale_after_s: float = default_of(ProtocolConfig, "stale_after_s")
     max_height_cm: int = default_of(SafetyEnvelope, "max_height_cm")
+    min_height_cm: int = default_of(SafetyEnvelope, "min_height_cm")
     max_distance_cm: int = default_of(SafetyEnvelope, "max_distance_cm")
     min_takeoff_battery: int = default_of(SafetyEnvelope, "min_takeoff_battery")
     critical_battery: int = default_of(SafetyEnvelope, "critical_battery")
@@ -48,6 +49,7 @@ class DroneSettings:
             "envelope",
             SafetyEnvelope(
                 max_height_cm=self.max_height_cm,
+                min_height_cm=self.min_height_cm,
                 max_distance_cm=self.max_distance_cm,
                 min_takeoff_battery=self.min_takeoff_battery,
                 critical_battery=self.critical_battery,
@@ -83,6 +85,7 @@ DRONE = SettingsGroup(
         "keepalive_s": "seconds between keepalive 'command's when the link is quiet",
         "stale_after_s": "seconds without a state packet before readings are 'stale'",
         "max_height_cm": "safety envelope: highest allowed height",
+        "min_height_cm": "safety envelope: lowest height a move may end at or a flip start from",
         "max_distance_cm": "safety envelope: furthest allowed distance from the takeoff point",
         "min_takeoff_battery": "safety envelope: takeoff refused below this battery %",
         "critical_battery": "safety envelope: a flying drone lands by itself at this battery %",

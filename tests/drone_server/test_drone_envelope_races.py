@@ -16,7 +16,16 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from tests.drone_server.harness import Drone, structured, text_of
+from tests.drone_server.harness import (
+    Drone,
+    assert_nothing_sent,
+    drone_settings,
+    executed,
+    flying,
+    mark,
+    structured,
+    text_of,
+)
 
 pytestmark = pytest.mark.virtual_time
 
@@ -135,3 +144,25 @@ async def test_land_reaches_the_drone_promptly_during_a_long_move(airborne: Dron
                 # A 400 cm move at 10 cm/s has ~38 s to go; landing takes a few seconds.
                 assert airborne.now() - asked < 10
                 assert not truth.flying
+
+
+@pytest.mark.anyio
+async def test_flips_have_a_floor() -> None:
+    """A flip dips: refused below `min_height_cm` (raised here above the hover height), with
+    the floor named and nothing sent; at the default floor the same flip flies."""
+    async with flying(drone_settings(min_height_cm=150)) as drone, Client(drone.server) as client:
+        with anyio.fail_after(60):
+            assert not (await client.call_tool("takeoff", {})).is_error
+            before = mark(drone.truth)
+            height = drone.truth.pose.z
+            refused = await client.call_tool("flip", {"direction": "forward"})
+            assert refused.is_error
+            assert "min_height_cm=150" in text_of(refused)
+            assert f"{height:.0f} cm" in text_of(refused)
+            assert_nothing_sent(drone.truth, before)
+    async with flying() as drone, Client(drone.server) as client:
+        with anyio.fail_after(60):
+            assert not (await client.call_tool("takeoff", {})).is_error
+            flipped = await client.call_tool("flip", {"direction": "forward"})
+            assert not flipped.is_error, text_of(flipped)
+            assert "flip f" in executed(drone.truth)

@@ -158,6 +158,34 @@ async def test_a_scripts_emergency_follows_the_same_rule(era: str, elicits: bool
         assert len(answer.asked) == (1 if era == "legacy" else 0)
 
 
+async def test_racing_promises_in_one_script_never_pass_the_height_cap() -> None:
+    """Two climbs of 200 cm from the hover height (~80 cm) under a 300 cm cap, raced with
+    `Promise.allSettled` in one script: one flies, the other is refused against where the first
+    left the drone, and the drone (ground truth) never goes above the cap."""
+    script = """
+        await takeoff({});
+        const climbs = await Promise.allSettled([
+            move({direction: "up", distance_cm: 200}),
+            move({direction: "up", distance_cm: 200}),
+        ]);
+        await land({});
+        climbs.map((c) => c.status === "fulfilled" ? "flew" : String(c.reason))
+    """
+    async with (
+        drone() as (server, truth),
+        CodeRunner(workers=1) as runner,
+        Client(build_mode_server(server, "code", code_runner=runner)) as client,
+    ):
+        with anyio.fail_after(90):
+            result = await client.call_tool("run_code", {"code": script})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    outcomes = result.structured_content["result"]
+    assert sorted(o == "flew" for o in outcomes) == [False, True], outcomes
+    assert any("max_height_cm=300" in o for o in outcomes), outcomes
+    assert flown(truth) == ["takeoff", "up 200", "land"]  # the second climb never reached the drone
+
+
 async def test_codesearch_script_flies_a_square() -> None:
     script = """
         const battery = await get_battery({});
