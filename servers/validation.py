@@ -103,6 +103,20 @@ def explain(exc: ValidationError, schema: Mapping[str, Any] | None) -> str:
     return "; ".join(dict.fromkeys(explain_error(e, schema) for e in exc.errors(include_url=False)))
 
 
+def _did_nothing(exc: BaseException) -> bool:
+    """Whether a failed call did nothing: its arguments were refused, or an error on its cause
+    chain says it never reached what it acts on (`nothing_sent`, e.g. the drone's envelope and
+    link refusals), so a rate limit should not count it."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the SDK wraps a tool's error once or twice
+        if seen is None:
+            return False
+        if isinstance(seen, ValidationError) or getattr(type(seen), "nothing_sent", False) is True:
+            return True
+        seen = seen.__cause__
+    return False
+
+
 class ReadableArgumentsServer(MCPServer[Any]):
     """`MCPServer` whose argument errors name the argument, the allowed values and the input,
     and say that the tool did not run (`refused`, which a server may word for its domain)."""
@@ -119,10 +133,10 @@ class ReadableArgumentsServer(MCPServer[Any]):
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             cause = exc.__cause__
+            if refund is not None and _did_nothing(exc):  # refused before it ran: nothing to count
+                refund()
             if not isinstance(cause, ValidationError):
                 raise
-            if refund is not None:  # refused before it ran: no flight action to count
-                refund()
             schema = next((t.input_schema for t in await self.list_tools() if t.name == name), None)
             raise ToolError(f"{explain(cause, schema)}; {self.refused}") from cause
 

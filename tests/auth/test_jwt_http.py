@@ -278,6 +278,26 @@ async def test_flight_actions_are_rate_limited_per_client(served: Served, issuer
     assert not served.runtime.link.is_flying()
 
 
+async def test_refusals_that_sent_nothing_leave_the_rate_limit(served: Served, issuer: Issuer) -> None:
+    try:
+        async with client(served.url, issuer.token("dave", PILOT), "2026-07-28") as dave:
+            await land_if_flying(served.runtime)
+            since = mark(served.truth)
+            for _ in range(RATE + 1):  # on the ground: the envelope refuses, nothing is sent
+                refused = await dave.call_tool("move", {"direction": "up", "distance_cm": 20})
+                assert refused.is_error
+                assert "not flying" in text_of(refused)
+                assert "rate limit" not in text_of(refused)
+            assert_nothing_sent(served.truth, since)
+            # The whole budget is still there: RATE actions fly, the next is limited.
+            assert not (await dave.call_tool("takeoff")).is_error
+            assert not (await dave.call_tool("move", {"direction": "up", "distance_cm": 20})).is_error
+            limited = await dave.call_tool("move", {"direction": "up", "distance_cm": 20})
+            assert "rate limit" in text_of(limited)
+    finally:
+        await land_if_flying(served.runtime)
+
+
 async def test_the_admin_route_needs_the_admin_scope(served: Served, issuer: Issuer) -> None:
     address = json.dumps({"host": "127.0.0.9"})
     before = served.runtime.link.drone_address

@@ -6,13 +6,21 @@ wording a model reads is decided here, next to the condition that caused it.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class DroneError(Exception):
     """Base class of everything the drone stack raises on purpose."""
 
+    nothing_sent: ClassVar[bool] = False
+    """True where the error means the action never reached the drone (refused before sending):
+    such a call did nothing, so a per-client rate limit gives its count back."""
+
 
 class OutOfRange(DroneError, ValueError):
     """A parameter outside the SDK's (or the safety envelope's) range. Nothing was sent."""
+
+    nothing_sent = True
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
@@ -28,6 +36,8 @@ class ProtocolError(DroneError):
 class NotConnected(DroneError):
     """The link has no live drone to talk to, so nothing was sent."""
 
+    nothing_sent = True
+
 
 class ShuttingDown(NotConnected):
     """The server is shutting down and lands the drone: no new flight action is sent."""
@@ -35,6 +45,8 @@ class ShuttingDown(NotConnected):
 
 class LinkBusy(DroneError):
     """Another command is on the wire; the SDK allows only one in flight."""
+
+    nothing_sent = True
 
 
 class CommandRejected(DroneError):
@@ -100,3 +112,5 @@ class Preempted(DroneError):
 
 class SafetyViolation(DroneError):
     """The operator's safety envelope refuses this action. Nothing was sent."""
+
+    nothing_sent = True
