@@ -156,7 +156,12 @@ class Recording:
         self.write(
             "/drone/camera",
             now,
-            {"timestamp": self._stamp(now), "format": "jpeg", "data": base64.b64encode(jpeg).decode()},
+            {
+                "timestamp": self._stamp(now),
+                "frame_id": "camera",
+                "format": "jpeg",
+                "data": base64.b64encode(jpeg).decode(),
+            },
         )
 
     def write_pose(self, now: float, x_cm: float, y_cm: float, z_cm: float, heading_deg: float) -> None:

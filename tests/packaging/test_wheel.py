@@ -65,3 +65,21 @@ async def test_the_installed_server_serves_tools_prompts_and_the_skill(served: s
     assert {p.name for p in prompts} >= {"preflight_check", "emergency_procedure"}
     text = getattr(skill.contents[0], "text", "")
     assert text.startswith("---\nname: drone-operations")
+
+
+def test_the_wheel_carries_the_licence_it_declares(installed: Path) -> None:
+    probe = (
+        "import importlib.metadata as m; d = m.distribution('tello-mcp');"
+        "print(d.metadata['License-Expression']);"
+        "f = next(p for p in d.files or [] if p.name == 'LICENSE' and '.dist-info' in str(p));"
+        "print(f.read_text()[:200])"
+    )
+    done = subprocess.run(
+        [str(installed / "python"), "-c", probe], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert done.returncode == 0, done.stderr
+    expression, text = done.stdout.split("\n", 1)
+    assert expression == "Apache-2.0"
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text
+    assert (REPO / "LICENSE").read_text().startswith(text.rstrip("\n")[:100])
