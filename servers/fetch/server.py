@@ -3,6 +3,12 @@
 One tool, `fetch`, shaped like the reference `mcp-server-fetch` (same arguments, same
 "Contents of ..." framing, same truncation hint) so agents written for it work unchanged. It
 holds no state between calls, so any number of replicas can serve it.
+
+One deadline (`total_timeout`, set when the call starts) covers the download and the
+conversion. Decoding and HTML extraction run in a conversion worker process, never on the
+event loop, and a worker still busy at the deadline is killed (`servers.fetch.workers`). A
+declared charset is used only if it is a character set (`servers.fetch.charsets`); otherwise
+the page is read as UTF-8 and the answer starts with a `Note:` line saying so.
 """
 
 from __future__ import annotations

@@ -158,37 +158,42 @@ class ConverterPool:
         killed and reaped before this returns."""
         call = _Call()
         reply: dict[str, Any] | None = None
-        with anyio.CancelScope(deadline=deadline) as scope:
+        finished = False
+        with anyio.CancelScope(deadline=deadline):
             try:
                 budget = max(0.0, deadline - anyio.current_time())
                 reply = await anyio.to_thread.run_sync(self._run, job, call, budget, abandon_on_cancel=True)
+                finished = True
             finally:
-                if reply is None:
+                if not finished:
                     worker = call.cancel()
                     if worker is not None:
                         with self._lock:
                             self.killed += 1
                         with anyio.CancelScope(shield=True):
                             await anyio.to_thread.run_sync(worker.process.wait)
-        if reply is None or scope.cancelled_caught:
+        if reply is None:
             raise ConversionTimeout
         if "error" in reply:
             raise ConversionFailed(str(reply["error"]))
         return Converted(str(reply["prefix"]), str(reply["text"]))
 
-    def _run(self, job: Job, call: _Call, budget: float) -> dict[str, Any]:
+    def _run(self, job: Job, call: _Call, budget: float) -> dict[str, Any] | None:
+        """The worker's reply; None when the job was cancelled or no worker was free in time."""
         if not self._slots.acquire(timeout=budget):
-            return {"error": "no conversion worker became free in time"}
+            return None
         try:
             worker = self._take()
             if not call.claim(worker):
                 self._put(worker)
-                return {"error": "cancelled"}
+                return None
             try:
                 reply = worker.call(job)
-            except (OSError, EOFError, ValueError) as exc:
-                call.release()
+            except Exception as exc:  # EOF, a broken pipe, a garbled reply: the worker is unusable
+                cancelled = not call.release()
                 self._replace(worker)
+                if cancelled:
+                    return None
                 return {"error": f"the conversion worker failed: {type(exc).__name__}: {exc}"}
             if call.release():
                 self._put(worker)
