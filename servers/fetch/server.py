@@ -3,6 +3,12 @@
 One tool, `fetch`, shaped like the reference `mcp-server-fetch` (same arguments, same
 "Contents of ..." framing, same truncation hint) so agents written for it work unchanged. It
 holds no state between calls, so any number of replicas can serve it.
+
+One deadline (`total_timeout`, set when the call starts) covers the download and the
+conversion. Decoding and HTML extraction run in a conversion worker process, never on the
+event loop, and a worker still busy at the deadline is killed (`servers.fetch.workers`). A
+declared charset is used only if it is a character set (`servers.fetch.charsets`); otherwise
+the page is read as UTF-8 and the answer starts with a `Note:` line saying so.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from servers.fetch.convert import Converted, Job
 from servers.fetch.errors import FetchError, FetchFailed, Refused
-from servers.fetch.extract import html_to_markdown
 from servers.fetch.fetcher import Fetcher, Page
 from servers.fetch.settings import FetchSettings
+from servers.fetch.workers import ConversionFailed, ConversionTimeout, ConverterPool, shared_pool
 
 INSTRUCTIONS: Final = """\
 Fetches web pages from the public internet. HTML comes back as readable markdown, other text
@@ -63,43 +70,42 @@ def _is_text(page: Page) -> bool:
     return not media or media.startswith("text/") or media in TEXT_TYPES or media.endswith(("+json", "+xml"))
 
 
-async def render(page: Page, *, raw: bool) -> tuple[str, str]:
-    """(prefix, content) as the reference server frames them."""
+async def render(
+    page: Page, converter: ConverterPool, *, raw: bool, start_index: int, max_length: int, deadline: float
+) -> Converted:
+    """The answer's prefix and slice, converted in a worker process by `deadline`.
+
+    Decoding and HTML extraction are CPU work on untrusted input (seconds on a big page), so
+    none of it runs on the event loop, and it shares the fetch's deadline: a worker still busy
+    when it passes is killed."""
     if not _is_text(page):
         raise FetchFailed(
             f"{page.url} is {page.content_type}, not text: this tool returns text and web pages only"
         )
-    if raw or not _is_html(page):
-        prefix = (
-            ""
-            if raw
-            else f"Content type {page.content_type or 'unknown'} cannot be simplified to markdown, "
-            "but here is the raw content:\n"
-        )
-        return prefix, page.text()
-    body = page.body if page.charset is None else page.text()
-    # Readability is CPU work (milliseconds, more on big pages): keep it off the event loop.
-    markdown = await anyio.to_thread.run_sync(html_to_markdown, body)
-    return "", markdown if markdown is not None else "<error>Page failed to be simplified from HTML</error>"
+    job = Job(
+        body=page.body,
+        charset=page.charset,
+        content_type=page.content_type,
+        html=_is_html(page),
+        raw=raw,
+        start_index=start_index,
+        max_length=max_length,
+    )
+    try:
+        return await converter.convert(job, deadline=deadline)
+    except ConversionFailed as exc:
+        raise FetchFailed(f"{page.url} could not be converted: {exc}") from None
 
 
-def paginate(content: str, *, start_index: int, max_length: int) -> str:
-    if start_index >= len(content):
-        return "<error>No more content available.</error>"
-    piece = content[start_index : start_index + max_length]
-    end = start_index + len(piece)
-    if end < len(content):
-        piece += (
-            f"\n\n<error>Content truncated. Call the fetch tool with a start_index of {end} "
-            "to get more content.</error>"
-        )
-    return piece
+def build_fetch_server(
+    settings: FetchSettings | None = None, *, name: str = "fetch", converter: ConverterPool | None = None
+) -> MCPServer[Any]:
+    """The website fetcher; safe by default (see `FetchSettings` and the README's safety table).
 
-
-def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fetch") -> MCPServer[Any]:
-    """The website fetcher; safe by default (see `FetchSettings` and the README's safety table)."""
+    `converter` runs decoding and HTML extraction; by default the process-wide pool."""
     config = settings or FetchSettings()
     fetcher = Fetcher(config)
+    pool = converter or shared_pool()
     server: MCPServer[Any] = MCPServer(
         name=name, title="Website fetcher", instructions=INSTRUCTIONS, version="0.1.0"
     )
@@ -123,9 +129,15 @@ def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fe
     ) -> str:
         started = time.perf_counter()
         outcome = "ok"
+        deadline = anyio.current_time() + config.total_timeout
         try:
-            page = await fetcher.fetch(url)
-            prefix, content = await render(page, raw=raw)
+            page = await fetcher.fetch(url, deadline=deadline)
+            try:
+                converted = await render(
+                    page, pool, raw=raw, start_index=start_index, max_length=max_length, deadline=deadline
+                )
+            except ConversionTimeout:
+                raise fetcher.too_slow(page.url) from None
         except Refused as exc:
             outcome = f"refused:{exc.rule}"
             raise ToolError(str(exc)) from exc
@@ -140,9 +152,7 @@ def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fe
                 outcome=outcome,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
-        return f"{prefix}Contents of {page.url}:\n" + paginate(
-            content, start_index=start_index, max_length=max_length
-        )
+        return f"{converted.prefix}Contents of {page.url}:\n{converted.text}"
 
     server.add_tool(
         fetch,

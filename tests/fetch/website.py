@@ -40,6 +40,22 @@ CHUNK: Final = 64 * 1024
 
 ROBOTS: Final = "User-agent: *\nDisallow: /private/\n\nUser-agent: GreedyBot\nDisallow: /\n"
 
+CHARSET_TEXT: Final = r"Declared charset test: plain words, a literal \u0041\x42 escape and uryyb."
+"""The body of the `/charset/` pages, ASCII: any codec that is a character set leaves it as it is."""
+NATIVE_TEXT: Final[Mapping[str, str]] = {
+    "shift_jis": "東京の天気は晴れ、ときどき曇り",
+    "euc-kr": "서울의 날씨는 맑음",
+    "windows-1250": "Žluťoučký kůň úpěl ďábelské ódy",
+    "iso-8859-2": "Žluťoučký kůň úpěl ďábelské ódy",
+    "koi8-r": "Съешь же ещё этих мягких булок",
+    "windows-1252": "Grüße aus Zürich, déjà vu",
+    "utf-8": "Grüße, Žluťoučký kůň, Привет, 東京",
+}
+"""The text of the `/encoded/{charset}` pages, in that charset."""
+QUADRATIC: Final = 100_000
+"""Filler letters on the punycode pages: CPython's punycode decoder takes ~0.4 s on this many
+(11-16 s on 300 KB), on whatever thread calls it."""
+
 NAMES: Final[Mapping[str, tuple[str, ...]]] = {
     "site.test": ("127.0.0.1",),
     "www.site.test": ("127.0.0.1",),
@@ -53,6 +69,7 @@ NAMES: Final[Mapping[str, tuple[str, ...]]] = {
     "mixed.test": ("127.0.0.1", "192.168.1.10"),
     "v6-mapped.test": ("::ffff:10.1.2.3",),
     "cgnat.test": ("100.64.0.9",),
+    "punycode-robots.test": ("127.0.0.1",),
 }
 """What `.test` names resolve to. 127.0.0.1 is allowlisted in `settings()`; nothing else is."""
 
@@ -121,6 +138,9 @@ def build_site(site_holder: list[Site]) -> Starlette:
             return PlainTextResponse("oops", status_code=503)
         if name == "sneaky-robots.test":
             return RedirectResponse("http://10.0.0.8/robots.txt", status_code=301)
+        if name == "punycode-robots.test":
+            body = (ROBOTS + "# padding-" + "a" * QUADRATIC).encode("ascii")
+            return Response(body, headers={"Content-Type": "text/plain; charset=punycode"})
         return PlainTextResponse(ROBOTS)
 
     async def fixture(request: Request) -> Response:
@@ -200,6 +220,65 @@ def build_site(site_holder: list[Site]) -> Starlette:
         status = (301, 302, 303, 307, 308)[left % 5]
         return RedirectResponse(f"/chain/{left - 1}", status_code=status)
 
+    async def charset(request: Request) -> Response:
+        """`CHARSET_TEXT` (and `size` filler letters) declaring the charset the path names: in
+        `Content-Type` (as `type`, default text/html), or with `where=meta` in a `<meta>` tag
+        and nowhere else."""
+        await log(request)
+        name = request.path_params["name"]
+        media = request.query_params.get("type", "text/html")
+        filler = "abcdefghij" * (int(request.query_params.get("size", "0")) // 10)
+        in_meta = request.query_params.get("where") == "meta"
+        if media == "text/html":
+            meta = f'<meta charset="{name}">' if in_meta else ""
+            body = (
+                f"<html><head>{meta}<title>Charset page</title></head><body><article>"
+                f"<h1>Charset page</h1><p>{CHARSET_TEXT}</p></article></body></html>"
+            )
+        else:
+            body = f"{CHARSET_TEXT}\n"
+        # Punycode reads what follows the last "-" as its extended part: letters there are
+        # inserted one by one into the output, which is what makes the decoder quadratic.
+        body += f"-{filler}" if filler else ""
+        content_type = media if in_meta else f"{media}; charset={name}"
+        return Response(body.encode("ascii"), headers={"Content-Type": content_type})
+
+    async def encoded(request: Request) -> Response:
+        """`NATIVE_TEXT[charset]` in an HTML page encoded in the charset the path names, declared in
+        `Content-Type` or (`where=meta`) only in a `<meta>` tag."""
+        await log(request)
+        name = request.path_params["name"]
+        in_meta = request.query_params.get("where") == "meta"
+        meta = f'<meta charset="{name}">' if in_meta else ""
+        native = NATIVE_TEXT[name]
+        body = (
+            f"<html><head>{meta}<title>Encoded page</title></head><body><article><h1>Encoded page</h1>"
+            f"<p>{native}</p><p>{native}, once more.</p></article></body></html>"
+        )
+        content_type = "text/html" if in_meta else f"text/html; charset={name}"
+        return Response(body.encode(name), headers={"Content-Type": content_type})
+
+    async def big(request: Request) -> Response:
+        """`size` bytes of one kind of big page: `paragraphs` (HTML, ~0.8 s of conversion a MiB),
+        `links` (HTML, ~5 s at 256 KiB, ~17 s a MiB), `bytes` (every byte value, as text/plain
+        in `charset`)."""
+        await log(request)
+        kind = request.path_params["kind"]
+        size = int(request.query_params.get("size", str(MiB)))
+        if kind == "bytes":
+            charset = request.query_params.get("charset", "utf-7")
+            body = (bytes(range(256)) * (size // 256 + 1))[:size]
+            return Response(body, headers={"Content-Type": f"text/plain; charset={charset}"})
+        unit = {
+            "paragraphs": b"<p>"
+            + b"Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 8
+            + b"</p>\n",
+            "links": b"<a href='/x'>l</a> ",
+        }[kind]
+        head = b"<html><head><title>Big page</title></head><body><article><h1>Big page</h1><div>"
+        body = head + unit * ((size - len(head)) // len(unit)) + b"</div></article></body></html>"
+        return Response(body, headers={"Content-Type": "text/html; charset=utf-8"})
+
     async def redirect_to(request: Request) -> Response:
         await log(request)
         return RedirectResponse(request.query_params["url"], status_code=302)
@@ -228,6 +307,9 @@ def build_site(site_holder: list[Site]) -> Starlette:
             Route("/stall/headers", stall_headers),
             Route("/chain/{left:int}", chain),
             Route("/redirect", redirect_to),
+            Route("/charset/{name}", charset),
+            Route("/encoded/{name}", encoded),
+            Route("/big/{kind}", big),
             Route("/status/{code:int}", status),
             Route("/private/{rest:path}", private),
         ]
