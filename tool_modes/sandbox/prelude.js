@@ -35,6 +35,7 @@
     const maxCalls = config.maxCalls;
     const maxArgChars = config.maxArgChars;
     const maxLogChars = config.maxLogChars;
+    const maxLogLines = config.maxLogLines;
 
     const resolvers = create(null);
     let queue = create(null);
@@ -128,6 +129,11 @@
     function logger(prefix) {
       return function () {
         if (logsTruncated) return;
+        if (logCount >= maxLogLines) {
+          logsTruncated = true;
+          logs[logCount++] = "[logs truncated: more than " + maxLogLines + " lines]";
+          return;
+        }
         let line = prefix;
         for (let i = 0; i < arguments.length; i++) line += (i ? " " : "") + show(arguments[i]);
         logChars += line.length + 1;
