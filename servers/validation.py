@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,8 +35,23 @@ _MAX_SHOWN = 60
 
 
 def _shown(value: object) -> str:
-    text = json.dumps(value, default=repr) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+    """A bad value as the error quotes it: at most `_MAX_SHOWN` characters, and only what is
+    shown is ever serialised (a 1 MiB list costs what its first items cost)."""
+    suffix = ""
+    if isinstance(value, str):
+        text = repr(value[:_MAX_SHOWN])
+    elif isinstance(value, dict):
+        members = cast(dict[object, object], value)
+        text = json.dumps(dict(list(members.items())[:_MAX_SHOWN]), default=repr)
+        suffix = f" ({len(members)} members)" if len(members) > _MAX_SHOWN // 10 else ""
+    elif isinstance(value, list | tuple):
+        items = cast(list[object] | tuple[object, ...], value)
+        text = json.dumps(list(items[:_MAX_SHOWN]), default=repr)
+        suffix = f" ({len(items)} items)" if len(items) > _MAX_SHOWN // 10 else ""
+    else:
+        text = json.dumps(value, default=repr)
+    room = _MAX_SHOWN - len(suffix)
+    return (text if len(text) <= room else text[: room - 3] + "...") + suffix
 
 
 def _property(schema: Mapping[str, Any] | None, loc: Sequence[int | str]) -> Mapping[str, Any]:
@@ -98,9 +113,22 @@ def explain_error(error: ErrorDetails, schema: Mapping[str, Any] | None) -> str:
     return f"{name}: {error['msg']} (got {_shown(got)})"
 
 
+_MAX_PROBLEMS: Final = 10
+
+
 def explain(exc: ValidationError, schema: Mapping[str, Any] | None) -> str:
-    """Every bad argument of a call, one per line."""
-    return "; ".join(dict.fromkeys(explain_error(e, schema) for e in exc.errors(include_url=False)))
+    """The bad arguments of a call, one per line: the first `_MAX_PROBLEMS` distinct ones, then
+    how many more (an object of 87,000 wrong keys must not become a 5 MB error)."""
+    problems: dict[str, None] = {}
+    read = 0
+    for error in exc.errors(include_url=False):
+        read += 1
+        problems[explain_error(error, schema)] = None
+        if len(problems) == _MAX_PROBLEMS:
+            break
+    text = "; ".join(problems)
+    more = exc.error_count() - read
+    return f"{text}; and {more} more" if more > 0 else text
 
 
 def _did_nothing(exc: BaseException) -> bool:

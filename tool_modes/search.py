@@ -7,6 +7,7 @@ and how to fix it, and nothing is called; a valid call returns the inner result 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, cast
@@ -162,20 +163,37 @@ def _transportable_result(result: CallToolResult) -> CallToolResult:
     return result.model_copy(update={"content": content, "structured_content": structured})
 
 
+MAX_PROBLEMS: Final = 10
+"""Problems an argument error lists; the rest are counted. 87,000 wrong keys once made a 5.6 MB
+error that no transport would carry, so the agent learnt nothing."""
+MAX_PROBLEM_CHARS: Final = 300
+
+
 def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> list[str]:
-    """Every way `arguments` breaks `tool`'s input schema, each naming the field and the fix."""
+    """How `arguments` breaks `tool`'s input schema, each problem naming the field and the fix:
+    the first `MAX_PROBLEMS`, each cut to `MAX_PROBLEM_CHARS`, then a count of the rest."""
     schema = tool.input_schema
     properties = _properties(schema)
     problems: list[str] = []
-    if "properties" in schema and schema.get("additionalProperties") is None:
+    unknown = [k for k in arguments if k not in properties]
+    if "properties" in schema and schema.get("additionalProperties") is None and unknown:
         takes = ", ".join(properties) or "no arguments"
         problems += [
-            f"{k}: not an argument of {tool.name}; it takes {takes}" for k in arguments if k not in properties
+            f"{k[:60]}: not an argument of {tool.name}; it takes {takes}" for k in unknown[:MAX_PROBLEMS]
         ]
+        if len(unknown) > MAX_PROBLEMS:
+            problems.append(f"and {len(unknown) - MAX_PROBLEMS} more unknown arguments")
     validator_class: type[Validator] = validator_for(schema)
-    errors = sorted(validator_class(schema).iter_errors(dict(arguments)), key=lambda e: list(e.absolute_path))
-    problems += [_explain(e, properties) for e in errors]
+    found = list(itertools.islice(validator_class(schema).iter_errors(dict(arguments)), MAX_PROBLEMS + 1))
+    errors = sorted(found[:MAX_PROBLEMS], key=lambda e: list(e.absolute_path))
+    problems += [_cut(_explain(e, properties)) for e in errors]
+    if len(found) > MAX_PROBLEMS:
+        problems.append("and more problems of the same kind")
     return problems
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 3] + "..."
 
 
 def _properties(schema: Mapping[str, Any]) -> dict[str, Any]:
