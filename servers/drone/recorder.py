@@ -377,7 +377,7 @@ def summarize(path: Path) -> FlightSummary:
         battery_used_pct=states[0]["battery_pct"] - states[-1]["battery_pct"] if states else 0,
         commands=len(log),
         refusals=sum(1 for e in log if e["outcome"] in ("rejected", "refused")),
-        verdicts=sum(1 for e in log if e["verdict"] is not None),
+        verdicts=sum(1 for e in log if e["verdict"] not in (None, "held")),  # held: the hold's refusal
     )
 
 
