@@ -125,6 +125,23 @@ async def test_only_recorder_names_in_the_directory_are_served(tmp_path: Path) -
         ]
 
 
+async def test_a_page_elsewhere_or_a_rebound_host_gets_no_recording(tmp_path: Path) -> None:
+    """A web page in the operator's browser cannot read recordings: a cross-origin fetch carries
+    its Origin (403) and DNS rebinding its Host (421)."""
+    _write_recording(tmp_path / NAME)
+    settings = http_drone_settings(flight_recording_dir=str(tmp_path))
+    async with serving(settings) as served, httpx.AsyncClient(base_url=served.base, timeout=10) as http:
+        for path in ("/flights", f"/flights/{NAME}"):
+            for headers, status in (
+                ({"Origin": "http://evil.example"}, 403),
+                ({"Host": "evil.example"}, 421),
+            ):
+                answer = await http.get(path, headers=headers)
+                assert answer.status_code == status, (path, headers, answer.text)
+                assert not answer.content.startswith(MAGIC)
+            assert (await http.get(path)).status_code == 200
+
+
 async def test_with_recording_off_the_routes_say_how_to_turn_it_on() -> None:
     async with serving() as served, httpx.AsyncClient(base_url=served.base, timeout=10) as http:
         listing = await http.get("/flights")
