@@ -1,6 +1,6 @@
-"""Refusals made before anything is sent (the safety envelope, the operator's hold) are in the
-flight log and so in the flight's MCAP recording, with their caller; the simulator's ground
-truth shows that nothing reached the drone for them and that it did not move."""
+"""Refusals made before anything is sent (the safety envelope, a link not live, the operator's
+hold) are in the flight log and so in the flight's MCAP recording, with their caller; the
+simulator's ground truth shows that nothing reached the drone for them and that it did not move."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ import pytest
 from mcp import Client
 
 from servers.auth.identity import bound_client
+from servers.drone.core.protocol import LinkStatus
 from servers.drone.recorder import read_recording, summarize
-from tests.drone_server.harness import assert_nothing_sent, drone_settings, flying, mark, text_of
+from tests.drone_server.harness import (
+    assert_nothing_sent,
+    drone_settings,
+    flying,
+    mark,
+    text_of,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 
@@ -71,3 +79,34 @@ async def test_envelope_and_hold_refusals_are_recorded(tmp_path: Path) -> None:
     summary = summarize(path)
     assert summary.refusals == 3
     assert summary.verdicts == 0  # a refusal by the hold is no telemetry verdict
+
+
+async def test_a_flight_action_refused_on_a_stale_link_is_recorded(tmp_path: Path) -> None:
+    async with flying(drone_settings(flight_recording_dir=str(tmp_path))) as drone:
+        runtime, sim = drone.runtime, drone.sim
+        with bound_client("agent-7"):
+            async with Client(drone.server) as client:
+                with anyio.fail_after(120):
+                    took_off = await client.call_tool("takeoff", {})
+                    assert not took_off.is_error, text_of(took_off)
+                    sim.faults.state_dropout = True
+                    await wait_status(sim, runtime, LinkStatus.STALE)
+                    before = mark(drone.truth)
+                    refused = await client.call_tool("move", {"direction": "forward", "distance_cm": 50})
+                    assert refused.is_error
+                    assert "link is stale" in text_of(refused)
+                    assert_nothing_sent(drone.truth, before)
+                    sim.faults.state_dropout = False
+                    await wait_status(sim, runtime, LinkStatus.CONNECTED)
+                    landed = await client.call_tool("land", {})
+                    assert not landed.is_error, text_of(landed)
+                    recorder = runtime.recorder
+                    assert recorder is not None
+                    while recorder.recording is not None:
+                        await runtime.link.wait_changed()
+
+    [name] = os.listdir(tmp_path)
+    log = [m.data for m in read_recording(tmp_path / name) if m.topic == "/drone/flight_log"]
+    [entry] = [e for e in log if e["command"] == "forward 50"]
+    assert (entry["outcome"], entry["client"], entry["attempts"]) == ("not_connected", "agent-7", 0)
+    assert "link is stale" in entry["reply"]
