@@ -1,4 +1,5 @@
-"""`tello-mcp`: serve the suite's MCP servers (`serve [NAME ...]`) or run the simulator (`sim`).
+"""`tello-mcp`: serve the suite's MCP servers (`serve [NAME ...]`), run the simulator (`sim`), or
+summarize flight recordings (`flights [DIR|FILE]`).
 
 `tello-mcp serve` runs every server in one process (the drone, with `--sim` on the embedded
 simulator); `tello-mcp serve drone` runs one, as a Kubernetes Deployment does. Every flag has a
@@ -58,7 +59,90 @@ def _parser() -> argparse.ArgumentParser:
         entry.settings.add_arguments(serve_parser)
     sub.add_parser("sim", help="run the UDP drone simulator (see 'tello-mcp sim --help')", add_help=False)
     sub.add_parser("settings", help="print every setting (variable, flag, default) as a Markdown table")
+    flights = sub.add_parser(
+        "flights",
+        help="summarize flight recordings (duration, distance, max height, battery, commands, ...)",
+        description=(
+            "Print a summary of each flight recording in DIR (oldest first), or of one recording "
+            "given as a file: duration, distance flown (dead-reckoned), max height, battery used, "
+            "flight-log entries, refusals and telemetry verdicts."
+        ),
+    )
+    flights.add_argument(
+        "path",
+        nargs="?",
+        metavar="DIR|FILE",
+        help=f"a recording directory or one .mcap file (default: ${FLIGHTS_ENV}, else {FLIGHTS_DEFAULT})",
+    )
+    flights.add_argument("--json", action="store_true", help="one JSON object per recording, one per line")
     return parser
+
+
+FLIGHTS_ENV = "TELLO_MCP_FLIGHT_RECORDING_DIR"
+FLIGHTS_DEFAULT = ".cache/flights"
+"""Where `make run` records."""
+
+
+def _flights(parser: argparse.ArgumentParser, path: str | None, as_json: bool) -> int:
+    """`tello-mcp flights [DIR|FILE]`: see its help."""
+    import json
+    import os
+    from pathlib import Path
+
+    from servers.drone.recorder import MAGIC, FlightSummary, is_recording_name, summarize
+
+    where = Path(path or os.environ.get(FLIGHTS_ENV) or FLIGHTS_DEFAULT)
+    if where.is_dir():
+        files = sorted(p for p in where.iterdir() if is_recording_name(p.name))
+        if not files:
+            print(f"no flight recordings in {where}")
+            return 0
+    elif where.is_file():
+        with where.open("rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                parser.error(f"{where} is not an MCAP file")
+        files = [where]
+    else:
+        parser.error(f"no such directory or file: {where} (the --flight-recording-dir of `serve`)")
+    summaries: list[FlightSummary] = []
+    for p in files:
+        try:
+            summaries.append(summarize(p))
+        except (KeyError, TypeError, ValueError) as exc:  # an MCAP file of another recorder
+            print(f"{p}: not a tello-mcp flight recording (no {exc})", file=sys.stderr)
+    if not summaries:
+        return 1
+    if as_json:
+        for s in summaries:
+            print(json.dumps(dataclasses.asdict(s)))
+        return 0
+    header = (
+        "recording",
+        "duration",
+        "distance",
+        "max height",
+        "battery used",
+        "commands",
+        "refusals",
+        "verdicts",
+    )
+    rows = [header] + [
+        (
+            s.name,
+            f"{s.duration_s:.1f} s",
+            f"{s.distance_m:.2f} m",
+            f"{s.max_height_cm} cm",
+            f"{s.battery_used_pct} %",
+            str(s.commands),
+            str(s.refusals),
+            str(s.verdicts),
+        )
+        for s in summaries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "settings":
         print(settings_table([SERVE, *(entry.settings for entry in SERVERS.values())]), end="")
         return 0
+    if args.command == "flights":
+        return _flights(parser, args.path, args.json)
     chosen = _plan(parser, args, None)
     refused = refusal(chosen.common, list(chosen.servers))
     if refused is not None:

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import structlog
 
+from servers.drone.flights_routes import FLIGHTS_PATH
 from servers.drone.runtime import DroneRuntime
 
 __all__ = ["Deck"]
@@ -30,8 +31,8 @@ MAX_INTERVAL_S = 1.0
 LOG_ROWS = 40
 HEIGHT_POINTS = 240
 HEIGHT_EVERY_S = 0.5
-RECORDINGS_URL = "/recordings.json"
-"""Where the page looks for the flight recorder's list (served by the recorder, not here)."""
+RECORDINGS_URL = FLIGHTS_PATH
+"""Where the page finds the flight recorder's list (`servers.drone.flights_routes`)."""
 
 
 @dataclass(slots=True)
@@ -135,7 +136,14 @@ class Deck:
             "camera": {"seq": cam.seq, "age_s": None if cam.at is None else round(now_wall - cam.at, 1)},
             "viewers": {"open": self.viewers, "max": self.max_viewers},
             "recordings_url": RECORDINGS_URL,
+            "recording": self._recording(),
         }
+
+    def _recording(self) -> str | None:
+        """The flight being recorded now, by name: the page reloads the list when it changes."""
+        recorder = self.runtime.recorder
+        recording = None if recorder is None else recorder.recording
+        return None if recording is None else recording.path.name
 
     def publish(self) -> None:
         self._latest = json.dumps(self.snapshot(), separators=(",", ":")).encode()

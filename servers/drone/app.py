@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from servers.deck.hub import Deck, deck_running
 from servers.deck.routes import DECK_PATH, PUBLIC_PATHS, deck_routes
+from servers.drone.flights_routes import flight_routes
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server, watch_state
 from servers.http import HttpSettings
@@ -104,6 +105,7 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
             Route(ADMIN_ADDRESS_PATH, _drone_address(runtime), methods=["GET", "POST"]),
             Route(STATUS_PATH, _drone_status(runtime), methods=["GET"]),
             *deck_routes(deck),
+            *flight_routes(runtime),  # the flight recorder's files (/flights)
         ],
         public_paths=PUBLIC_PATHS,
         pages=[DECK_PATH],

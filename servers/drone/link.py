@@ -124,7 +124,8 @@ class LogEntry:
 
     at: float
     command: str
-    outcome: Literal["ok", "rejected", "timeout", "outcome_unknown", "preempted", "not_connected"]
+    outcome: Literal["ok", "rejected", "refused", "timeout", "outcome_unknown", "preempted", "not_connected"]
+    """`refused`: the pilot's safety envelope refused it, nothing sent (the reason in `reply`)."""
     reply: str | None
     latency_s: float
     attempts: int

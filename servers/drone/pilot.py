@@ -15,6 +15,7 @@ from typing import Literal
 import anyio
 import structlog
 
+from servers.auth.identity import current_client
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
@@ -31,8 +32,8 @@ from servers.drone.core.replies import Acceleration, TemperatureRange
 from servers.drone.core.replies import Attitude as AttitudeReply
 from servers.drone.core.safety import BODY_VECTORS, Position, SafetyEnvelope, check_destination
 from servers.drone.core.telemetry import Telemetry
-from servers.drone.hold import FlightHold
-from servers.drone.link import DroneLink, Reading, Reply
+from servers.drone.hold import FlightHold, OnHold
+from servers.drone.link import DroneLink, LogEntry, Reading, Reply
 from servers.drone.models import (
     Acceleration as AccelerationModel,
 )
@@ -177,7 +178,7 @@ class Pilot:
     # ---- flight actions ----
 
     async def takeoff(self, progress: Progress | None = None) -> ActionResult:
-        async with self._flight_action():
+        async with self._flight_action("takeoff"):
             return await self._takeoff(progress)
 
     async def _takeoff(self, progress: Progress | None) -> ActionResult:
@@ -263,7 +264,7 @@ class Pilot:
     async def move(self, direction: str, distance_cm: int, progress: Progress | None = None) -> ActionResult:
         command = commands.move(direction, distance_cm, speed_cm_s=self.link.speed_cm_s or commands.SPEED_MIN)
         f, left, up = BODY_VECTORS[direction]
-        async with self._flight_action():
+        async with self._flight_action(command.text):
             current = self._airborne_position(command)
             target = current.moved(f * distance_cm, left * distance_cm, up * distance_cm)
             check_destination(self.envelope, current, target, height_cm=self._height())
@@ -273,7 +274,7 @@ class Pilot:
 
     async def rotate(self, direction: str, degrees: int, progress: Progress | None = None) -> ActionResult:
         command = commands.rotate(direction, degrees)
-        async with self._flight_action():
+        async with self._flight_action(command.text):
             current = self._airborne_position(command)
             turned = current.turned(degrees if direction == "cw" else -degrees)
             reply = await self._fly(command, progress, after=lambda: turned)
@@ -281,11 +282,11 @@ class Pilot:
         return self._result(reply)
 
     async def flip(self, direction: str) -> ActionResult:
-        async with self._flight_action():
-            return await self._flip(direction)
-
-    async def _flip(self, direction: str) -> ActionResult:
         command = commands.flip(direction)
+        async with self._flight_action(command.text):
+            return await self._flip(command)
+
+    async def _flip(self, command: Command) -> ActionResult:
         self._airborne_position(command)
         height = self._height()
         if height < self.envelope.min_height_cm:
@@ -314,7 +315,7 @@ class Pilot:
     ) -> ActionResult:
         command = commands.go(x, y, z, speed, mission_pad)
         distance = math.sqrt(x * x + y * y + z * z)
-        async with self._flight_action():
+        async with self._flight_action(command.text):
             current = self._airborne_position(command)
             if mission_pad is None:
                 target = current.moved(x, y, z)
@@ -355,23 +356,39 @@ class Pilot:
     # ---- internals ----
 
     @contextlib.asynccontextmanager
-    async def _flight_action(self) -> AsyncGenerator[None]:
+    async def _flight_action(self, what: str) -> AsyncGenerator[None]:
         """The one entry point of every flight action (takeoff, moves, rotations, flips, go):
         its envelope check, its send and the position update after its outcome are one
         critical section per drone. Without it, actions queued together were each checked
         against the same stale position, and two `move up 200` from 80 cm both passed a
-        300 cm cap. `stop`, `emergency`, `land` and reads never enter it."""
+        300 cm cap. `stop`, `emergency`, `land` and reads never enter it.
+
+        An envelope refusal raised inside it goes into the flight log (and so into the flight
+        recording): nothing reached the link, which logs only what it sends. The hold logs
+        its own refusals."""
         async with self._flight_section:
-            yield
+            try:
+                yield
+            except SafetyViolation as exc:
+                if not isinstance(exc, OnHold):
+                    self._log_refusal(what, "refused", str(exc))
+                raise
+
+    def _log_refusal(self, what: str, outcome: Literal["refused", "not_connected"], why: str) -> None:
+        self.link.flight_log.append(
+            LogEntry(self.link.clock.now(), what, outcome, why, 0.0, 0, client=current_client())
+        )
 
     def _require_connected(self, what: str) -> None:
         reading = self.link.reading()
         if reading.status is not LinkStatus.CONNECTED:
             age = "never" if reading.state_age_s is None else f"{reading.state_age_s:.1f}s ago"
-            raise NotConnected(
+            why = (
                 f"refused {what}: link is {reading.status.value} (last state packet {age}); "
                 "flight actions need a live link. Nothing was sent."
             )
+            self._log_refusal(what, "not_connected", why)
+            raise NotConnected(why)
 
     def _airborne_position(self, command: Command) -> Position:
         """Where we believe the drone is; refuses (nothing sent) if it is not flying. Checks that

@@ -22,10 +22,12 @@ as it closes, a crash leaves a file readable up to its last chunk (`read_recordi
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import json
 import math
 import re
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from typing import IO, Any, Final
 
 import structlog
 from mcap.exceptions import McapError
+from mcap.reader import SeekingReader
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
@@ -43,6 +46,8 @@ from servers.drone.link import DroneLink, LogEntry
 from servers.drone.pilot import Pilot
 
 SCHEMAS_DIR: Final = Path(__file__).parent / "foxglove_schemas"
+MAGIC: Final = b"\x89MCAP0\r\n"
+"""Starts every MCAP file, and ends one that was closed properly."""
 CHUNK_BYTES: Final = 32 * 1024
 """A chunk reaches the disk when it holds this much: about 30 s of state at 10 Hz."""
 LINGER_S: Final = 2.0
@@ -382,12 +387,33 @@ def summarize(path: Path) -> FlightSummary:
         battery_used_pct=states[0]["battery_pct"] - states[-1]["battery_pct"] if states else 0,
         commands=len(log),
         refusals=sum(1 for e in log if e["outcome"] in ("rejected", "refused")),
-        verdicts=sum(1 for e in log if e["verdict"] is not None),
+        verdicts=sum(1 for e in log if e["verdict"] not in (None, "held")),  # held: the hold's refusal
     )
 
 
+def _duration_s(path: Path) -> float:
+    """From the summary's statistics when the file was closed properly (a read of its last few
+    KiB); from every message when it was not (being written, or cut short by a crash)."""
+    with path.open("rb") as f:
+        f.seek(0, io.SEEK_END)
+        if f.tell() >= 2 * len(MAGIC):
+            f.seek(-len(MAGIC), io.SEEK_END)
+            if f.read() == MAGIC:
+                f.seek(0)
+                try:
+                    summary = SeekingReader(f).get_summary()
+                except (McapError, EOFError, ValueError, struct.error):
+                    summary = None
+                stats = None if summary is None else summary.statistics
+                if stats is not None:
+                    return round((stats.message_end_time - stats.message_start_time) / 1e9, 1)
+    times = [m.log_time_ns for m in read_recording(path)]
+    return round((max(times) - min(times)) / 1e9, 1) if times else 0.0
+
+
 def list_recordings(directory: Path) -> list[dict[str, Any]]:
-    """name, start (UTC, from the name), duration and size of each recording, oldest first."""
+    """name, start (UTC, from the name), duration and size of each recording, oldest first.
+    A file deleted meanwhile (pruned as a flight starts) is left out."""
     out: list[dict[str, Any]] = []
     if not directory.is_dir():
         return out
@@ -395,14 +421,17 @@ def list_recordings(directory: Path) -> list[dict[str, Any]]:
         if not is_recording_name(p.name):
             continue
         start = time.strptime(p.name[7:23], "%Y%m%dT%H%M%SZ")
-        messages = read_recording(p)
-        times = [m.log_time_ns for m in messages]
+        try:
+            size = p.stat().st_size
+            duration = _duration_s(p)
+        except FileNotFoundError:
+            continue
         out.append(
             {
                 "name": p.name,
                 "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", start),
-                "duration_s": round((max(times) - min(times)) / 1e9, 1) if times else 0.0,
-                "size": p.stat().st_size,
+                "duration_s": duration,
+                "size": size,
             }
         )
     return out

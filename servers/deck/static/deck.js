@@ -17,6 +17,7 @@
     ev.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
     $("token").value = "";
+    recordingsKey = null;  // the list again, with the token
     connect();
   });
 
@@ -95,7 +96,7 @@
     $("hold-banner").hidden = !hold;
     if (hold) $("hold-banner").textContent = `ON HOLD: set by ${hold.by} at ${hold.since}. Agents' flight actions are refused; land, stop and emergency still work.`;
     $("btn-hold").disabled = !!hold; $("btn-release").disabled = !hold;
-    renderLog(s.log); renderAgents(s.agents); renderEnvelope(s.envelope);
+    renderLog(s.log); renderAgents(s.agents); renderEnvelope(s.envelope); watchRecordings(s);
     drawMap(s); drawHeights(s);
     const cam = s.camera;
     if (cam.seq && $("frame").dataset.seq !== String(cam.seq)) loadFrame(cam.seq);
@@ -202,14 +203,48 @@
     $("link-age").textContent = age.toFixed(1) + " s old";
   }, 500);
 
-  // The recorder's list, when one is served (see the README).
-  const rec = $("recordings").dataset.recordingsUrl;
-  fetch(rec, { headers: headers() }).then((r) => (r.ok ? r.json() : null)).then((list) => {
-    if (!Array.isArray(list)) return;
-    const ul = document.createElement("ul");
-    for (const item of list) { const li = document.createElement("li"); li.textContent = item.name || JSON.stringify(item); ul.appendChild(li); }
-    $("recordings-list").replaceChildren(ul);
-  }).catch(() => {});
+  // ---- the flight recorder's files ----
+  // Reloaded when the page starts, when a token is entered, and when a recording opens or
+  // closes (the snapshot names the one being written). Downloads go through fetch, so the
+  // bearer token rides along, then are saved from a blob.
+  let recordingsKey = null;
+  function watchRecordings(s) {
+    const key = s.recordings_url + "|" + (s.recording || "");
+    if (key !== recordingsKey) { recordingsKey = key; loadRecordings(s.recordings_url); }
+  }
+  const size = (n) => (n >= 1e6 ? fmt(n / 1e6, 1) + " MB" : fmt(n / 1e3, 0) + " kB");
+  async function loadRecordings(url) {
+    const status = $("recordings-status");
+    let res, out;
+    try {
+      res = await fetch(url, { headers: headers(), cache: "no-store" });
+      out = await res.json();
+    } catch (e) { status.textContent = "recordings: " + e; return; }
+    if (!res.ok) { status.textContent = "recordings: " + (out.error_description || out.error || res.status); return; }
+    const body = $("recordings-rows"); body.textContent = "";
+    if (!out.recording_on) { status.textContent = out.note; return; }
+    status.textContent = out.flights.length ? out.flights.length + " recorded" : "no flights recorded yet";
+    for (const f of out.flights.slice().reverse()) {
+      const tr = document.createElement("tr");
+      tr.dataset.name = f.name;
+      cell(tr, f.start.replace("T", " ").replace("Z", "")); cell(tr, f.open ? "recording…" : fmt(f.duration_s, 1) + " s");
+      cell(tr, size(f.size));
+      const td = document.createElement("td"), a = document.createElement("a");
+      a.href = f.url; a.download = f.name; a.textContent = "download"; a.className = "download";
+      a.addEventListener("click", (ev) => { ev.preventDefault(); download(f, status); });
+      td.appendChild(a); tr.appendChild(td); body.appendChild(tr);
+    }
+  }
+  async function download(f, status) {
+    try {
+      const res = await fetch(f.url, { headers: headers(), cache: "no-store" });
+      if (!res.ok) { const out = await res.json(); status.textContent = f.name + ": " + (out.error || res.status); return; }
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(await res.blob()); a.download = f.name;
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    } catch (e) { status.textContent = f.name + ": " + e; }
+  }
 
   connect();
 })();
