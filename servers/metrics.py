@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-    from servers.drone.camera import ReceiverStats
+    from servers.drone.camera import VideoReceiver
     from servers.drone.link import DroneLink
 
 __all__ = [
@@ -152,7 +152,7 @@ SAFETY_REFUSALS: Final = Counter(
 )
 EMERGENCIES: Final = Counter(
     f"{PREFIX}safety_emergencies",
-    "Emergency motor stops sent (from a tool or the flight deck).",
+    "Emergency motor stops requested (from a tool or the flight deck).",
     ("drone",),
     registry=REGISTRY,
 )
@@ -217,7 +217,7 @@ _VIDEO_COUNTERS: Final = {
     "bytes": ("video_received_bytes", "Video bytes received."),
 }
 _links: weakref.WeakSet[DroneLink] = weakref.WeakSet()
-_videos: weakref.WeakKeyDictionary[ReceiverStats, str] = weakref.WeakKeyDictionary()
+_videos: weakref.WeakKeyDictionary[VideoReceiver, str] = weakref.WeakKeyDictionary()
 _sessions: weakref.WeakKeyDictionary[StreamableHTTPSessionManager, str] = weakref.WeakKeyDictionary()
 
 
@@ -226,9 +226,9 @@ def register_link(link: DroneLink) -> None:
     _links.add(link)
 
 
-def register_video(drone: str, stats: ReceiverStats) -> None:
+def register_video(drone: str, receiver: VideoReceiver) -> None:
     """Read this video receiver's counters at every scrape, labelled with its drone (held weakly)."""
-    _videos[stats] = drone
+    _videos[receiver] = drone
 
 
 def register_sessions(path: str, manager: StreamableHTTPSessionManager) -> None:
@@ -323,9 +323,9 @@ class _LinkCollector(Collector):
             "Handshake-era MCP sessions open, by mounted path (the 2026-07-28 era has none).",
             labels=("path",),
         )
-        for stats, drone in list(_videos.items()):
+        for receiver, drone in list(_videos.items()):
             for key, family in video.items():
-                family.add_metric([drone], float(getattr(stats, key)))
+                family.add_metric([drone], float(getattr(receiver.stats, key)))
         by_path: dict[str, int] = {}
         for manager, path in list(_sessions.items()):
             by_path[path] = by_path.get(path, 0) + session_count(manager)

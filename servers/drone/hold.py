@@ -34,6 +34,9 @@ _NEVER_HELD = frozenset({"land", "stop", "emergency"})
 class OnHold(SafetyViolation):
     """An operator has put the drone on hold: no new flight action is sent."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, limit="operator_hold")
+
 
 @dataclass(frozen=True, slots=True)
 class HoldState:

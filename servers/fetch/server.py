@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from servers import metrics
 from servers.fetch.errors import FetchError, FetchFailed, Refused
 from servers.fetch.extract import html_to_markdown
 from servers.fetch.fetcher import Fetcher, Page
@@ -128,9 +129,11 @@ def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fe
             prefix, content = await render(page, raw=raw)
         except Refused as exc:
             outcome = f"refused:{exc.rule}"
+            metrics.observe_fetch("refused", exc.rule.value)
             raise ToolError(str(exc)) from exc
         except FetchError as exc:
             outcome = type(exc).__name__
+            metrics.observe_fetch("failed")
             raise ToolError(str(exc)) from exc
         finally:
             _log.info(
@@ -140,6 +143,7 @@ def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fe
                 outcome=outcome,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+        metrics.observe_fetch("ok", body_bytes=len(page.body))
         return f"{prefix}Contents of {page.url}:\n" + paginate(
             content, start_index=start_index, max_length=max_length
         )
