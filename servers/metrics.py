@@ -324,6 +324,8 @@ class _LinkCollector(Collector):
             labels=("path",),
         )
         for receiver, drone in list(_videos.items()):
+            if not receiver.running:  # its runtime has stopped (it may not be collected yet)
+                continue
             for key, family in video.items():
                 family.add_metric([drone], float(getattr(receiver.stats, key)))
         by_path: dict[str, int] = {}
