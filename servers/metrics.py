@@ -58,6 +58,7 @@ __all__ = [
     "count_shed",
     "count_worker_restart",
     "families",
+    "forget_link",
     "metrics_app",
     "metrics_endpoint",
     "metrics_table",
@@ -224,6 +225,12 @@ _sessions: weakref.WeakKeyDictionary[StreamableHTTPSessionManager, str] = weakre
 def register_link(link: DroneLink) -> None:
     """Read this link at every scrape (held weakly: a closed runtime's link drops out)."""
     _links.add(link)
+
+
+def forget_link(link: DroneLink) -> None:
+    """Stop reading this link (its runtime is stopping): a stopped link that is not collected
+    yet must not shadow a new one for the same drone, whose samples carry the same labels."""
+    _links.discard(link)
 
 
 def register_video(drone: str, receiver: VideoReceiver) -> None:

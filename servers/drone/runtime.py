@@ -171,6 +171,7 @@ class DroneRuntime:
                             try:
                                 yield
                             finally:
+                                metrics.forget_link(link)
                                 watchers.cancel_scope.cancel()
             finally:
                 receiving.cancel_scope.cancel()
