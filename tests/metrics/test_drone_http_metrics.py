@@ -6,12 +6,14 @@ the simulator's (what it executed) and the client's own account of what it calle
 from __future__ import annotations
 
 import anyio
+import httpx
 import pytest
 from mcp import Client
 
 from servers.drone.app import STANDARD_PATH
 from tests.drone_server.harness import Served, serving, text_of
 from tests.metrics.scrape import Scrape, scrape
+from tests.support.eras import ACCEPT, LEGACY_INIT
 
 pytestmark = pytest.mark.anyio
 
@@ -106,3 +108,26 @@ async def test_safety_refusals_by_limit_emergencies_and_the_hold() -> None:
     assert after.value(emergencies, drone=drone) - before.value(emergencies, drone=drone) == 1
     assert "emergency" in executed
     assert not any(text.startswith(("up ", "cw ")) for text in executed)  # the refusals sent nothing
+
+
+async def test_a_call_with_malformed_params_is_a_protocol_error(served: Served) -> None:
+    """Raw JSON-RPC (a client would not send it): `arguments` that is not an object."""
+    before = await scrape(served.base)
+    async with httpx.AsyncClient(timeout=10, headers=ACCEPT) as http:
+        init = await http.post(served.url, json=LEGACY_INIT)
+        assert init.status_code == 200, init.text
+        session = {"mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        done = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert (await http.post(served.url, json=done, headers=session)).status_code == 202
+        bad = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "get_state", "arguments": 7},
+        }
+        answer = await http.post(served.url, json=bad, headers=session)
+        assert '"error"' in answer.text, answer.text
+        await http.delete(served.url, headers=session)
+    after = await scrape(served.base)
+    assert _calls(after, "get_state", "protocol_error") - _calls(before, "get_state", "protocol_error") == 1
+    assert _calls(after, "get_state", "ok") == _calls(before, "get_state", "ok")

@@ -1,6 +1,6 @@
-"""Sandbox and fetch families, through a real MCP client, scraped with Prometheus's parser:
-`run_code` runs by outcome, limit hits, worker restarts and run durations; fetches by outcome
-and refusing rule, and the bytes fetched (against the local test website's own pages)."""
+"""Sandbox families, through a real MCP client, scraped with Prometheus's parser:
+`run_code` runs by outcome, limit hits, worker restarts and run durations (fetches: in
+tests/fetch/test_fetch_metrics.py, beside the test site's fixtures)."""
 
 from __future__ import annotations
 
