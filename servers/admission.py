@@ -24,6 +24,7 @@ from typing import Final, cast
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servers import metrics
 from servers.auth.identity import client_of
 
 __all__ = ["FLIGHT_SAFETY_TOOLS", "Admission", "AdmissionSettings", "is_flight_safety"]
@@ -108,6 +109,7 @@ class Admission:
         if refusal is not None:
             status, message = refusal
             _log.warning("request_shed", path=scope["path"], client=client, status=status, reason=message)
+            metrics.count_shed(scope["path"])
             await self._shed(send, status, message)
             return
         # Check and act with no await in between: the bounds hold under concurrent requests.

@@ -26,8 +26,9 @@ from starlette.applications import Starlette
 from servers.auth.tokens import verifier_for
 from servers.config import SERVE, ServeSettings, settings_table
 from servers.drain import drain_of
-from servers.http import serve
+from servers.http import ANY, serve
 from servers.logs import configure_logging
+from servers.metrics import METRICS_PATH, metrics_app
 from servers.registry import SERVERS
 from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
 from servers.version import package_version
@@ -253,16 +254,25 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             port: int = await tg.start(serve, app, http)
+            metrics_port = 0
+            if common.metrics_port:
+                # Its own listener, so the main port's Host allow-list stays as strict as it is.
+                probes = getattr(app.state, "probe_routes", ())
+                listener = dataclasses.replace(
+                    http, port=common.metrics_port, allowed_hosts=(ANY,), allowed_origins=()
+                )
+                metrics_port = await tg.start(serve, metrics_app(probes), listener)
             # Everything start-up allocated is long-lived: keep it out of the collector's full
             # passes, which took ~130 ms each at 64 clients and most of the p99 (benchmarks).
             gc.collect()
             gc.freeze()
             shown = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
             base = f"http://{shown}:{port}"
+            scrape = f", metrics http://{shown}:{metrics_port}{METRICS_PATH}" if metrics_port else ""
             served = endpoints(components, base)
             lines = [
                 f"tello-mcp {package_version()}: {len(served)} MCP endpoints "
-                f"(probes {base}/healthz {base}/readyz)"
+                f"(probes {base}/healthz {base}/readyz{scrape})"
                 + ("" if worker is None else f", {worker[1]} worker processes"),
                 *(f"  {line}" for line in served),
             ]

@@ -182,6 +182,7 @@ class ServeSettings:
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = 1
+    metrics_port: int = 0
     auth_jwks_file: str = default_of(AccessSettings, "jwks_file")
     auth_jwks_url: str = default_of(AccessSettings, "jwks_url")
     auth_issuer: str = default_of(AccessSettings, "issuer")
@@ -197,6 +198,12 @@ class ServeSettings:
     auth_admin_scope: str = default_of(AccessSettings, "admin_scope")
     rate_limit_actions: int = default_of(AccessSettings, "rate_limit_actions")
     rate_limit_window_s: float = default_of(AccessSettings, "rate_limit_window_s")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.metrics_port <= 65535 or (self.metrics_port and self.metrics_port == self.port):
+            raise ValueError(
+                f"metrics_port={self.metrics_port}: expected 0 (off) or a port 1..65535 other than port"
+            )
 
     def access(self) -> AccessSettings:
         """The access-control settings; ValueError naming the setting when they contradict each
@@ -263,6 +270,10 @@ SERVE = SettingsGroup(
             "processes sharing the port (SO_REUSEPORT), for the stateless everything and fetch servers "
             "only; sessions cannot span processes, so with more than 1 the handshake era is served "
             "sessionless (no server-to-client requests or subscriptions over it: use the 2026-07-28 era)"
+        ),
+        "metrics_port": (
+            "port of a second listener serving only /metrics, /healthz and /readyz, with no Host check "
+            "(Prometheus scrapes a pod by its IP); 0: off, /metrics is on the main port either way"
         ),
         "auth_jwks_file": (
             "JWKS file of the authorization server's public keys: turns on OAuth resource-server mode "

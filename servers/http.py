@@ -43,6 +43,7 @@ gracefully, and no signal handlers are installed: signals are the caller's busin
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import socket
@@ -69,7 +70,8 @@ from servers.auth.gate import AccessGate, metadata_routes
 from servers.auth.scopes import declared_scopes, require_token
 from servers.auth.settings import AccessSettings
 from servers.auth.tokens import verifier_for
-from servers.metrics import METRICS_PATH, RequestMetrics, metrics_endpoint
+from servers.metrics import METRICS_PATH, RequestMetrics, ToolCallMetrics, metrics_endpoint, register_sessions
+from servers.sdk import has_tool
 from servers.security import BodyLimit, RouteGuard, header_deadline_h11
 
 __all__ = [
@@ -357,6 +359,10 @@ def build_app(
         routes.extend(sub_app.routes)
         manager = endpoint.server.session_manager
         managers.append(manager.run)
+        register_sessions(path, manager)
+        if not any(isinstance(m, ToolCallMetrics) for m in endpoint.server.middleware):
+            known = functools.partial(has_tool, endpoint.server)
+            endpoint.server.middleware.append(ToolCallMetrics(path, known))
         listen = manager.app.get_request_handler("subscriptions/listen")
         if listen is not None and isinstance(listen.handler, ListenHandler):
             listeners.append(listen.handler)
@@ -433,6 +439,7 @@ def build_app(
     ]
     app = Starlette(routes=[*probes, *metadata, *extra_routes, *routes], lifespan=lifespan, middleware=guards)
     app.state.begin_shutdown = begin_shutdown
+    app.state.probe_routes = probes[:2]  # what the `--metrics-port` listener serves beside /metrics
     return app
 
 

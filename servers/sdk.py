@@ -3,7 +3,7 @@
 `MCPServer` has no public way to serve `resources/subscribe` (its low-level server does), a
 request's `ServerSession` is a per-request proxy with no public path to the connection that
 identifies a subscriber, and there is no public "is this tool registered" short of listing
-them all. These accesses live here, checked by type, and
+them all, nor a count of the open sessions. These accesses live here, checked by type, and
 `tests/serving/test_sdk_internals.py` exercises them: an SDK upgrade that moves them fails
 there, loudly, not somewhere in a subscription.
 """
@@ -16,6 +16,7 @@ from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 
 class SdkChanged(RuntimeError):
@@ -45,3 +46,11 @@ def connection_of(ctx: ServerRequestContext[Any]) -> Connection:
     if not isinstance(connection, Connection):
         raise SdkChanged(f"ServerSession._connection is {type(connection).__name__}, not Connection")
     return connection
+
+
+def session_count(manager: StreamableHTTPSessionManager) -> int:
+    """Handshake-era sessions a mount's session manager holds open (for `/metrics`)."""
+    sessions: object = getattr(manager, "_server_instances", None)
+    if not isinstance(sessions, dict):
+        raise SdkChanged(f"StreamableHTTPSessionManager._server_instances is {type(sessions).__name__}")
+    return len(sessions)  # pyright: ignore[reportUnknownArgumentType]

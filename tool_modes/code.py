@@ -36,6 +36,7 @@ import structlog
 from anyio.abc import TaskGroup
 from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, Tool
 
+from servers import metrics
 from tool_modes.bounds import bound_run, json_size, transportable
 from tool_modes.sandbox.api import describe_api, js_names
 from tool_modes.sandbox.limits import LIMIT_NAMES, SandboxLimits
@@ -171,6 +172,7 @@ class CodeRunner:
             outcome = await run.drive(worker, code, [[js, name] for name, js in names.items()])
         outcome.wall_ms = (time.perf_counter() - started) * 1e3
         outcome.max_bytes = self.limits.max_output_bytes
+        metrics.observe_run(outcome.error, outcome.limit, outcome.wall_ms / 1e3)
         if outcome.error is not None:
             log.info("run_code_failed", error=outcome.error.splitlines()[0], limit=outcome.limit)
         return outcome

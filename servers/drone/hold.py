@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import anyio
 import structlog
 
+from servers import metrics
 from servers.auth.identity import current_client
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import SafetyViolation
@@ -32,6 +33,9 @@ _NEVER_HELD = frozenset({"land", "stop", "emergency"})
 
 class OnHold(SafetyViolation):
     """An operator has put the drone on hold: no new flight action is sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, limit="operator_hold")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class FlightHold:
             self._state = HoldState(by=by, since=self._wall())
             self._log.warning("flight_hold_set", by=by)
             self._record(link, "hold (operator)", by)
+            self._gauge(link, held=True)
             self._notify()
         return self._state
 
@@ -84,6 +89,7 @@ class FlightHold:
             self._state = None
             self._log.warning("flight_hold_released", by=by, held_by=held_by)
             self._record(link, "release hold (operator)", by)
+            self._gauge(link, held=False)
             self._notify()
 
     def check(self, command: Command, link: DroneLink | None = None) -> None:
@@ -112,6 +118,10 @@ class FlightHold:
             f"at {since}); no new flight action is sent until it is released. land, stop and "
             "emergency still work. The action was not sent (takeoff and flip read the battery first)."
         )
+
+    def _gauge(self, link: DroneLink | None, *, held: bool) -> None:
+        if link is not None:
+            metrics.set_hold(link.drone_address, held)
 
     @staticmethod
     def _record(link: DroneLink | None, what: str, by: str) -> None:

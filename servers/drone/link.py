@@ -174,6 +174,7 @@ class DroneLink:
         self._flight = FlightTracker()
         self._watches: dict[int, ActionWatch] = {}  # flight actions in flight, judged by telemetry
         self._speed: int | None = None
+        self._heard = False  # the drone has answered once: leaving `disconnected` again is a reconnect
         self.flight_log: collections.deque[LogEntry] = collections.deque(maxlen=log_size)
         self._log = structlog.get_logger("drone.link").bind(drone=self.drone_address)
         self._cmd_sock: DatagramSocket | None = None
@@ -681,6 +682,9 @@ class DroneLink:
             self._speed = None
         if event.old is LinkStatus.DISCONNECTED:
             self._log.info("link_reconnected")
+            if self._heard:
+                metrics.count_reconnect(self.drone_address)
+            self._heard = True
 
     def _resolve(self, ticket: int, *, reply: Reply | None = None, error: DroneError | None = None) -> None:
         waiter = self._waiters.get(ticket)

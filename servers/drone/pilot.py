@@ -15,6 +15,7 @@ from typing import Literal
 import anyio
 import structlog
 
+from servers import metrics
 from servers.auth.identity import current_client
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
@@ -185,7 +186,8 @@ class Pilot:
         if self.link.is_flying():
             raise SafetyViolation(
                 f"refused takeoff: the drone is already flying (height {self._height():.0f} cm); "
-                "it would answer 'error'. Nothing was sent."
+                "it would answer 'error'. Nothing was sent.",
+                limit="already_flying",
             )
         self._require_connected("takeoff")
         battery = await self.link.battery()
@@ -196,12 +198,14 @@ class Pilot:
             # it is fresh (a lossy link may lose every `battery?` reply and no state packet).
             raise SafetyViolation(
                 "refused: could not read the battery before takeoff, live or from fresh state "
-                f"(last state value {battery.percent}% is {battery.age_s:.1f}s old). Nothing was sent."
+                f"(last state value {battery.percent}% is {battery.age_s:.1f}s old). Nothing was sent.",
+                limit="battery_unreadable",
             )
         if battery.percent < self.envelope.min_takeoff_battery:
             raise SafetyViolation(
                 f"refused: battery {battery.percent}% is below the takeoff minimum "
-                f"min_takeoff_battery={self.envelope.min_takeoff_battery}%. Nothing was sent."
+                f"min_takeoff_battery={self.envelope.min_takeoff_battery}%. Nothing was sent.",
+                limit="min_takeoff_battery",
             )
         reply = await self._fly(
             commands.simple("takeoff"), progress, after=lambda: Position(z=self._height())
@@ -253,6 +257,7 @@ class Pilot:
         )
 
     async def emergency(self) -> EmergencyResult:
+        metrics.count_emergency(self.link.drone_address)
         reply = await self.link.request(commands.simple("emergency"))
         self.position = None
         return EmergencyResult(command="emergency", confirmed=reply.raw != "", state=self.state())
@@ -292,7 +297,8 @@ class Pilot:
         if height < self.envelope.min_height_cm:
             raise SafetyViolation(
                 f"refused {command.text!r}: the drone is at {height:.0f} cm, below the safety envelope's "
-                f"min_height_cm={self.envelope.min_height_cm}; a flip dips. Nothing was sent."
+                f"min_height_cm={self.envelope.min_height_cm}; a flip dips. Nothing was sent.",
+                limit="min_height_cm",
             )
         self._require_connected(command.text)
         battery = await self.link.battery()
@@ -300,7 +306,8 @@ class Pilot:
             raise SafetyViolation(
                 f"refused: battery {battery.percent}% ({battery.source}) is below "
                 f"{self.envelope.min_flip_battery}%; the drone refuses flips on a low battery. "
-                "Nothing was sent."
+                "Nothing was sent.",
+                limit="min_flip_battery",
             )
         return self._result(await self._fly(command, None))
 
@@ -347,6 +354,7 @@ class Pilot:
             if t.battery_pct <= self.envelope.critical_battery and not landed_for_battery:
                 landed_for_battery = True
                 self._log.warning("critical_battery_auto_land", battery=t.battery_pct)
+                metrics.count_auto_land(self.link.drone_address, "critical_battery")
                 try:
                     await self.land()
                 except Exception as exc:  # keep watching; the next packet tries again
@@ -396,7 +404,8 @@ class Pilot:
         checks the link's freshness last, just before sending."""
         if not self.link.is_flying():
             raise SafetyViolation(
-                f"refused {command.text!r}: the drone is not flying (take off first). Nothing was sent."
+                f"refused {command.text!r}: the drone is not flying (take off first). Nothing was sent.",
+                limit="not_flying",
             )
         if self.position is None:  # flying, but not through us (e.g. after a restart)
             self.position = Position(z=self._height()).less_certain(self.envelope.max_distance_cm)

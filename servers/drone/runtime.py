@@ -107,6 +107,7 @@ class DroneRuntime:
         if not link.is_flying():
             return
         self._log.warning("landing_before_shutdown")
+        metrics.count_auto_land(link.drone_address, "shutdown")
         with self.clock.move_on_after(link.config.land_on_exit_s):
             for verb in ("stop", "land"):
                 try:
@@ -162,6 +163,8 @@ class DroneRuntime:
                         receiver.accept_only(lambda: (link.target[0], link.target[1] if exact else None))
                         self.sim, self._link = sim, link
                         metrics.register_link(link)
+                        metrics.register_video(link.drone_address, receiver)
+                        metrics.set_hold(link.drone_address, self.hold.state is not None)
                         self._pilot = Pilot(link, s.envelope, self.hold)
                         self._photos = PhotoService(link, receiver, idle_off_s=s.photo_idle_off_s)
                         async with anyio.create_task_group() as watchers:
@@ -172,6 +175,7 @@ class DroneRuntime:
                             try:
                                 yield
                             finally:
+                                metrics.forget_link(link)
                                 watchers.cancel_scope.cancel()
             finally:
                 receiving.cancel_scope.cancel()

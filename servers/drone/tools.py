@@ -21,9 +21,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from servers import metrics
 from servers.auth.scopes import declare_scopes
 from servers.drone.core import commands
-from servers.drone.core.errors import DroneError, OutcomeUnknown, OutOfRange
+from servers.drone.core.errors import DroneError, OutcomeUnknown, OutOfRange, SafetyViolation
 from servers.drone.models import (
     ActionResult,
     BatteryResult,
@@ -88,6 +89,8 @@ def _tool_call(
                     error=str(exc),
                     latency_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+                if isinstance(exc, SafetyViolation):  # every refusal reaches an agent through here
+                    metrics.count_refusal(pilot().link.drone_address, exc.limit)
                 raise ToolError(error_text(exc, pilot().state())) from exc
             _log.info(
                 "tool_call",

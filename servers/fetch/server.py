@@ -23,6 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from servers import metrics
 from servers.fetch.convert import Converted, Job
 from servers.fetch.errors import FetchError, FetchFailed, Refused
 from servers.fetch.fetcher import Fetcher, Page
@@ -140,9 +141,11 @@ def build_fetch_server(
                 raise fetcher.too_slow(page.url) from None
         except Refused as exc:
             outcome = f"refused:{exc.rule}"
+            metrics.observe_fetch("refused", exc.rule.value)
             raise ToolError(str(exc)) from exc
         except FetchError as exc:
             outcome = type(exc).__name__
+            metrics.observe_fetch("failed")
             raise ToolError(str(exc)) from exc
         finally:
             _log.info(
@@ -152,6 +155,7 @@ def build_fetch_server(
                 outcome=outcome,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+        metrics.observe_fetch("ok", body_bytes=len(page.body))
         return f"{converted.prefix}Contents of {page.url}:\n{converted.text}"
 
     server.add_tool(

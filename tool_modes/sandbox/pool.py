@@ -32,6 +32,7 @@ import structlog
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from servers import metrics
 from tool_modes.sandbox.limits import SandboxLimits
 
 log = structlog.get_logger("tool_modes.sandbox")
@@ -292,6 +293,7 @@ class WorkerPool:
                 continue
             self._workers.add(fresh)
             self._idle_send.send_nowait(fresh)
+            metrics.count_worker_restart()
             return
 
 

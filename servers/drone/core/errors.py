@@ -111,6 +111,13 @@ class Preempted(DroneError):
 
 
 class SafetyViolation(DroneError):
-    """The operator's safety envelope refuses this action. Nothing was sent."""
+    """The operator's safety envelope refuses this action. Nothing was sent.
+
+    `limit` names the rule that refused it, from a fixed set (`max_height_cm`, `not_flying`,
+    `operator_hold`, ...): what `/metrics` counts refusals by, never the message."""
 
     nothing_sent = True
+
+    def __init__(self, message: str, *, limit: str = "other") -> None:
+        super().__init__(message)
+        self.limit = limit

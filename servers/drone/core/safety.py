@@ -101,18 +101,22 @@ def check_destination(
     if high > envelope.max_height_cm:
         raise SafetyViolation(
             f"refused: the drone would reach {high:.0f} cm height, above the safety envelope's "
-            f"max_height_cm={envelope.max_height_cm}. Nothing was sent."
+            f"max_height_cm={envelope.max_height_cm}. Nothing was sent.",
+            limit="max_height_cm",
         )
     if climb < 0 and low < envelope.min_height_cm:
         ground = " would hit the ground" if low < 0 else ""
         raise SafetyViolation(
             f"refused: descending {-climb:.0f} cm from {height_cm:.0f} cm{ground} would end at {low:.0f} cm, "
-            f"below the safety envelope's min_height_cm={envelope.min_height_cm}; use land. Nothing was sent."
+            f"below the safety envelope's min_height_cm={envelope.min_height_cm}; use land. "
+            "Nothing was sent.",
+            limit="min_height_cm",
         )
     worst = target.horizontal_cm + target.uncertainty_cm
     if worst > envelope.max_distance_cm and worst > current.horizontal_cm + current.uncertainty_cm:
         raise SafetyViolation(
             f"refused: the drone could end up {worst:.0f} cm from its takeoff point "
             f"(estimate {target.horizontal_cm:.0f} cm ± {target.uncertainty_cm:.0f} cm), beyond the safety "
-            f"envelope's max_distance_cm={envelope.max_distance_cm}. Nothing was sent."
+            f"envelope's max_distance_cm={envelope.max_distance_cm}. Nothing was sent.",
+            limit="max_distance_cm",
         )
