@@ -21,6 +21,7 @@ from servers.fetch.errors import FetchError, FetchFailed, Refused
 from servers.fetch.extract import html_to_markdown
 from servers.fetch.fetcher import Fetcher, Page
 from servers.fetch.settings import FetchSettings
+from servers.sdk import prompt_errors_as_invalid_params
 
 INSTRUCTIONS: Final = """\
 Fetches web pages from the public internet. HTML comes back as readable markdown, other text
@@ -155,4 +156,5 @@ def build_fetch_server(settings: FetchSettings | None = None, *, name: str = "fe
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
     )
+    prompt_errors_as_invalid_params(server)
     return server
