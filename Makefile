@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run sim test test-stress lint bench bench-soak clean
+.PHONY: install run sim test test-stress lint bench bench-soak clean conformance conformance-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml
 	fi
 	touch $(STAMP)
 
-install: $(STAMP)
+## install: the venv, and the pinned MCP conformance suite with a Node 22 binary in .cache/ (npm)
+install: $(STAMP) conformance-tools
+
+conformance-tools: $(STAMP)
+	@$(BIN)/python -m tests.support.conformance install
+
+## conformance: the official MCP conformance suite against every path, both revisions (a score table)
+conformance: conformance-tools
+	$(BIN)/python -m tests.support.conformance
 
 ## run: the suite's main job — the drone MCP server with the simulator embedded
 run: $(STAMP)

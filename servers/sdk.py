@@ -10,6 +10,7 @@ there, loudly, not somewhere in a subscription.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.connection import Connection
@@ -17,6 +18,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, GetPromptRequestParams
 
 
 class SdkChanged(RuntimeError):
@@ -54,3 +57,54 @@ def session_count(manager: StreamableHTTPSessionManager) -> int:
     if not isinstance(sessions, dict):
         raise SdkChanged(f"StreamableHTTPSessionManager._server_instances is {type(sessions).__name__}")
     return len(sessions)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def set_tool_input_schema(server: MCPServer[Any], name: str, schema: Mapping[str, Any]) -> None:
+    """List tool `name` with `schema` as its input schema, verbatim.
+
+    `MCPServer` derives a tool's schema from its signature; a schema using JSON Schema 2020-12
+    keywords a signature cannot produce (`$defs` with `$anchor`, `if`/`then`/`else`) is set here.
+    The arguments are still validated against the signature's model when the tool runs.
+    """
+    manager: object = getattr(server, "_tool_manager", None)
+    get_tool: object = getattr(manager, "get_tool", None)
+    if not callable(get_tool):
+        raise SdkChanged(f"MCPServer._tool_manager.get_tool is missing (manager: {type(manager).__name__})")
+    tool: object = get_tool(name)
+    if tool is None:
+        raise KeyError(f"no tool {name!r}")
+    if not isinstance(getattr(tool, "parameters", None), dict):
+        raise SdkChanged(f"Tool.parameters of {name!r} is not a JSON Schema dict")
+    setattr(tool, "parameters", dict(schema))  # noqa: B010 - typed through the checks above
+
+
+def prompt_errors_as_invalid_params(server: MCPServer[Any]) -> None:
+    """Answer `prompts/get` for an unknown prompt or bad arguments with -32602 in both eras.
+
+    `MCPServer` turns every prompt failure into a `ValueError`; the handshake era sends its text
+    with a generic code, and 2026-07-28 hides it as "Internal server error". A `ValueError` at
+    the root of the chain is what the SDK raises for an unknown name or missing arguments, and
+    what our prompts raise for a bad argument, so it becomes invalid-params with that root's
+    message (not the SDK's "Error rendering prompt"); any other root (a bug in a prompt) stays
+    an internal error.
+    """
+    low = lowlevel(server)
+    entry = low.get_request_handler("prompts/get")
+    if entry is None:
+        raise SdkChanged("MCPServer registers no prompts/get handler")
+    inner = entry.handler
+
+    async def get_prompt(ctx: ServerRequestContext[Any], params: GetPromptRequestParams) -> Any:
+        try:
+            return await inner(ctx, params)
+        except MCPError:
+            raise
+        except ValueError as exc:
+            root: BaseException = exc
+            while root.__cause__ is not None:
+                root = root.__cause__
+            if not isinstance(root, ValueError):
+                raise
+            raise MCPError(code=INVALID_PARAMS, message=str(root)) from exc
+
+    low.add_request_handler("prompts/get", GetPromptRequestParams, get_prompt)

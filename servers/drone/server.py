@@ -18,6 +18,7 @@ from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
 from servers.drone.tools import register_tools
 from servers.resource_updates import ResourceUpdates
+from servers.sdk import prompt_errors_as_invalid_params
 from servers.skills import SKILLS_DIR, load_skill, register_skill
 from servers.validation import ReadableArgumentsServer
 from servers.version import package_version
@@ -94,6 +95,7 @@ def build_drone_server(
         return json.dumps(entries)
 
     register_skill(server, load_skill(SKILLS_DIR / "drone-operations"))
+    prompt_errors_as_invalid_params(server)
     return server, updates
 
 

@@ -14,12 +14,14 @@ from typing import Any, Final
 
 from mcp.server.mcpserver import MCPServer, RequestStateSecurity
 
+from servers.everything.conformance_fixtures import register_conformance_fixtures
 from servers.everything.interactive import register_interactive_tools
 from servers.everything.prompts import register_prompts
 from servers.everything.resources import register_completions, register_resources
 from servers.everything.settings import EverythingSettings
 from servers.everything.tools import register_tools
 from servers.resource_updates import ResourceUpdates
+from servers.sdk import prompt_errors_as_invalid_params
 
 NAME: Final = "everything"
 
@@ -53,4 +55,6 @@ def build_everything_server(settings: EverythingSettings | None = None) -> MCPSe
     register_resources(server, settings)
     register_completions(server, settings)
     register_prompts(server)
+    register_conformance_fixtures(server)
+    prompt_errors_as_invalid_params(server)
     return server

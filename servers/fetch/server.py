@@ -29,6 +29,7 @@ from servers.fetch.errors import FetchError, FetchFailed, Refused
 from servers.fetch.fetcher import Fetcher, Page
 from servers.fetch.settings import FetchSettings
 from servers.fetch.workers import ConversionFailed, ConversionTimeout, ConverterPool, shared_pool
+from servers.sdk import prompt_errors_as_invalid_params
 
 INSTRUCTIONS: Final = """\
 Fetches web pages from the public internet. HTML comes back as readable markdown, other text
@@ -169,4 +170,5 @@ def build_fetch_server(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
     )
+    prompt_errors_as_invalid_params(server)
     return server

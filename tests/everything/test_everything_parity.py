@@ -10,7 +10,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from servers.everything import build_everything_server
+from servers.everything import build_everything_server, conformance_fixtures
 from tests.everything.harness import FAST, WAIT
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -64,5 +64,15 @@ async def test_everything_listed_is_in_the_table() -> None:
             tools = [t.name for t in (await client.list_tools()).tools]
             prompts = [p.name for p in (await client.list_prompts()).prompts]
             templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
-    for name in [*tools, *prompts, *templates]:
+    # The conformance suite's fixtures have one row, naming their module; the module's lists of
+    # them must match what is served, so no fixture hides a feature the table misses.
+    fixtures = {
+        *conformance_fixtures.TOOLS,
+        *conformance_fixtures.PROMPTS,
+        *conformance_fixtures.TEMPLATES,
+    }
+    served = {*tools, *prompts, *templates}
+    assert fixtures <= served, f"listed as fixtures but not served: {fixtures - served}"
+    assert "`servers/everything/conformance_fixtures.py`" in ours
+    for name in served - fixtures:
         assert f"`{name}`" in ours, f"{name} is served but not in the README's parity table"

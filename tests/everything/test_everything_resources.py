@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
+from servers.everything import conformance_fixtures
 from servers.everything.resources import DOCUMENTS
 from tests.everything.harness import FAST, TRANSPORTS, WAIT, call, connect, single_blob, single_text
 
@@ -47,7 +48,8 @@ async def test_resource_list_is_paged(transport: str, everything_url: str) -> No
             with pytest.raises(MCPError) as bad_cursor:
                 await client.list_resources(cursor="not-a-cursor")
     uris = [r.uri for r in resources]
-    assert len(uris) == len(set(uris)) == len(DOCUMENTS) + FAST.listed_resources
+    fixtures = len(conformance_fixtures.RESOURCES)
+    assert len(uris) == len(set(uris)) == len(DOCUMENTS) + fixtures + FAST.listed_resources
     assert pages == -(-len(uris) // FAST.page_size)
     assert {f"demo://resource/static/document/{name}" for name in DOCUMENTS} <= set(uris)
     assert bad_cursor.value.error.code == types.INVALID_PARAMS
@@ -131,7 +133,8 @@ async def test_prompts_with_arguments_and_an_embedded_resource(transport: str, e
             read = single_text(await client.read_resource(f"demo://resource/dynamic/text/{resource_id}"))
             with pytest.raises(MCPError):
                 await client.get_prompt("resource-prompt", {"resourceType": "Video", "resourceId": "1"})
-    assert set(listed) == {"simple-prompt", "args-prompt", "completable-prompt", "resource-prompt"}
+    reference = set(listed) - set(conformance_fixtures.PROMPTS)
+    assert reference == {"simple-prompt", "args-prompt", "completable-prompt", "resource-prompt"}
     args = {a.name: a.required for a in listed["args-prompt"].arguments or []}
     assert args == {"city": True, "state": False}
 

@@ -12,6 +12,7 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 
+from servers.everything import conformance_fixtures
 from tests.everything.harness import ERAS, call, texts
 
 pytestmark = pytest.mark.anyio
@@ -38,4 +39,4 @@ async def test_stdio_serves_tools_and_asks_the_client(mode: str) -> None:
             listed = await client.list_resource_templates()
     assert texts(echoed) == [f"Echo: {mode}"]
     assert texts(sampled)[0] == f"LLM sampling result: over stdio in {mode}"
-    assert len(listed.resource_templates) == 3
+    assert len(listed.resource_templates) == 3 + len(conformance_fixtures.TEMPLATES)
