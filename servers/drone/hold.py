@@ -94,8 +94,8 @@ class FlightHold:
 
     def check(self, command: Command, link: DroneLink | None = None) -> None:
         """Raise `OnHold` for a flight action while held, before it is sent; land/stop/emergency pass.
-        Called where every flight action passes (`Pilot._fly`), after the checks that need
-        nothing from the drone and the battery reads takeoff and flip make (reads are not held)."""
+        Called where every flight action enters (`Pilot._flight_action`, before any read it
+        makes) and again just before it is sent (`Pilot._fly`)."""
         held = self._state
         if held is None or command.motion is not Motion.FLIGHT or command.verb in _NEVER_HELD:
             return
@@ -116,7 +116,7 @@ class FlightHold:
         raise OnHold(
             f"refused {command.text!r}: an operator has put the drone on hold (set by {held.by} "
             f"at {since}); no new flight action is sent until it is released. land, stop and "
-            "emergency still work. The action was not sent (takeoff and flip read the battery first)."
+            "emergency still work. Nothing was sent."
         )
 
     def _gauge(self, link: DroneLink | None, *, held: bool) -> None:

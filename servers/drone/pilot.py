@@ -179,7 +179,7 @@ class Pilot:
     # ---- flight actions ----
 
     async def takeoff(self, progress: Progress | None = None) -> ActionResult:
-        async with self._flight_action("takeoff"):
+        async with self._flight_action(commands.simple("takeoff")):
             return await self._takeoff(progress)
 
     async def _takeoff(self, progress: Progress | None) -> ActionResult:
@@ -269,7 +269,7 @@ class Pilot:
     async def move(self, direction: str, distance_cm: int, progress: Progress | None = None) -> ActionResult:
         command = commands.move(direction, distance_cm, speed_cm_s=self.link.speed_cm_s or commands.SPEED_MIN)
         f, left, up = BODY_VECTORS[direction]
-        async with self._flight_action(command.text):
+        async with self._flight_action(command):
             current = self._airborne_position(command)
             target = current.moved(f * distance_cm, left * distance_cm, up * distance_cm)
             check_destination(self.envelope, current, target, height_cm=self._height())
@@ -279,7 +279,7 @@ class Pilot:
 
     async def rotate(self, direction: str, degrees: int, progress: Progress | None = None) -> ActionResult:
         command = commands.rotate(direction, degrees)
-        async with self._flight_action(command.text):
+        async with self._flight_action(command):
             current = self._airborne_position(command)
             turned = current.turned(degrees if direction == "cw" else -degrees)
             reply = await self._fly(command, progress, after=lambda: turned)
@@ -288,7 +288,7 @@ class Pilot:
 
     async def flip(self, direction: str) -> ActionResult:
         command = commands.flip(direction)
-        async with self._flight_action(command.text):
+        async with self._flight_action(command):
             return await self._flip(command)
 
     async def _flip(self, command: Command) -> ActionResult:
@@ -322,7 +322,7 @@ class Pilot:
     ) -> ActionResult:
         command = commands.go(x, y, z, speed, mission_pad)
         distance = math.sqrt(x * x + y * y + z * z)
-        async with self._flight_action(command.text):
+        async with self._flight_action(command):
             current = self._airborne_position(command)
             if mission_pad is None:
                 target = current.moved(x, y, z)
@@ -364,22 +364,27 @@ class Pilot:
     # ---- internals ----
 
     @contextlib.asynccontextmanager
-    async def _flight_action(self, what: str) -> AsyncGenerator[None]:
+    async def _flight_action(self, command: Command) -> AsyncGenerator[None]:
         """The one entry point of every flight action (takeoff, moves, rotations, flips, go):
         its envelope check, its send and the position update after its outcome are one
         critical section per drone. Without it, actions queued together were each checked
         against the same stale position, and two `move up 200` from 80 cm both passed a
         300 cm cap. `stop`, `emergency`, `land` and reads never enter it.
 
+        The operator's hold is checked first, on entering, so a held action sends nothing at
+        all (not even the battery read a takeoff or flip makes); `_fly` checks it again just
+        before sending, for a hold set meanwhile.
+
         An envelope refusal raised inside it goes into the flight log (and so into the flight
         recording): nothing reached the link, which logs only what it sends. The hold logs
         its own refusals."""
         async with self._flight_section:
             try:
+                self.hold.check(command, self.link)
                 yield
             except SafetyViolation as exc:
                 if not isinstance(exc, OnHold):
-                    self._log_refusal(what, "refused", str(exc))
+                    self._log_refusal(command.text, "refused", str(exc))
                 raise
 
     def _log_refusal(self, what: str, outcome: Literal["refused", "not_connected"], why: str) -> None:
