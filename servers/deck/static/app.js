@@ -179,11 +179,6 @@
   // Ages keep counting between snapshots when the host stops answering.
   setInterval(() => { if (lastGood && performance.now() - lastGood > 3000) problem("Live view paused: no snapshot for " + fmt((performance.now() - lastGood) / 1000) + " s"); }, 1000);
 
-  new ResizeObserver(() => {
-    const el = document.documentElement;
-    notify("ui/notifications/size-changed", { width: el.scrollWidth, height: el.scrollHeight });
-  }).observe(document.documentElement);
-
   (async () => {
     try {
       const init = await request("ui/initialize", {
@@ -193,6 +188,10 @@
       });
       applyContext(init && init.hostContext);
       notify("ui/notifications/initialized", {});
+      new ResizeObserver(() => {
+        const box = document.body.getBoundingClientRect(); // the content, not the iframe's viewport
+        notify("ui/notifications/size-changed", { width: Math.ceil(box.width), height: Math.ceil(box.height) });
+      }).observe(document.body);
     } catch (e) {
       problem("The host did not initialize the app: " + e.message);
       return;
