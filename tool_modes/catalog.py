@@ -88,6 +88,22 @@ def terminal(result: CallToolResult | InputRequiredResult, name: str) -> CallToo
     )
 
 
+def model_may_see(meta: Mapping[str, Any] | None) -> bool:
+    """Whether a tool with this `_meta` is the model's: MCP Apps marks a tool for its app only
+    with `_meta.ui.visibility` leaving out "model" (absent means both)."""
+    ui: object = (meta or {}).get("ui")
+    if not isinstance(ui, Mapping):
+        return True
+    visibility: object = cast("Mapping[str, object]", ui).get("visibility")
+    return not isinstance(visibility, list) or "model" in cast("list[object]", visibility)
+
+
+def for_the_model(tools: list[Tool]) -> list[Tool]:
+    """A catalog is what a mode shows its model (search results, a script's API), so app-only
+    tools are not in it."""
+    return [t for t in tools if model_may_see(t.meta)]
+
+
 class ToolCatalog(Protocol):
     """The tools behind a mode, and how to call one on behalf of an outer request."""
 
@@ -121,7 +137,7 @@ class ServerCatalog:
         self.server = server
 
     async def list_tools(self) -> list[Tool]:
-        return await self.server.list_tools()
+        return for_the_model(await self.server.list_tools())
 
     async def call(
         self,
@@ -225,7 +241,7 @@ class UpstreamCatalog:
         self.tools = tools
 
     async def list_tools(self) -> list[Tool]:
-        return list(self.tools)
+        return for_the_model(self.tools)
 
     async def call(
         self,

@@ -35,12 +35,17 @@ STANDARD_PATH = "/drone"
 
 
 def drone_mounts(
-    runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES, code_runner: CodeRunner | None = None
+    runtime: DroneRuntime,
+    *,
+    modes: Sequence[Mode] = MODES,
+    code_runner: CodeRunner | None = None,
+    deck: Deck | None = None,
 ) -> tuple[dict[str, MCPServer[Any]], list[ResourceUpdates]]:
     """The drone in each tool mode (`/drone`, `/drone-search`, `/drone-code`,
     `/drone-codesearch`), every one over the same runtime: one link flies the drone for all.
-    Every path serves the canned prompts, and its own mode's skill text at the skill's URI."""
-    server, updates = build_drone_server(runtime)
+    Every path serves the canned prompts, and its own mode's skill text at the skill's URI;
+    `deck` feeds the flight deck's MCP App (`get_state`'s)."""
+    server, updates = build_drone_server(runtime, deck=deck)
     mounts = mode_mounts(server, STANDARD_PATH, modes=modes, code_runner=code_runner)
     _serve_mode_skills(mounts)
     return mounts, [updates]
@@ -82,8 +87,8 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
     """The drone's endpoints over `runtime`, which the component's lifespan starts and stops,
     with the sandbox workers of the code modes."""
     runner = CodeRunner() if {"code", "codesearch"} & set(modes) else None
-    mounts, notifiers = drone_mounts(runtime, modes=modes, code_runner=runner)
     deck = Deck(runtime, max_viewers=runtime.settings.deck_max_viewers)  # the flight deck (/deck)
+    mounts, notifiers = drone_mounts(runtime, modes=modes, code_runner=runner, deck=deck)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncGenerator[None]:

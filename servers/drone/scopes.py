@@ -2,7 +2,7 @@
 
 | scope | tools |
 |---|---|
-| `drone:read` | get_state, get_battery, get_sensor, capture_photo; the `drone://` resources |
+| `drone:read` | get_state, get_battery, get_sensor, capture_photo, deck_snapshot; the `drone://` resources |
 | `drone:fly` | takeoff, land, move, rotate, flip, go_to, stop, set_speed, set_led, show_matrix |
 | `drone:emergency` | emergency |
 | `drone:admin` | the operator's `/admin/...` routes (`servers.auth.AccessSettings.admin_scope`) |
@@ -37,6 +37,7 @@ DRONE_SCOPES: Final = ScopePolicy(
         "get_battery": _READ,
         "get_sensor": _READ,
         "capture_photo": _READ,
+        "deck_snapshot": _READ,  # app-only (servers/deck/app_resource.py): the deck app's live view
         "takeoff": _FLIGHT_ACTION,
         "move": _FLIGHT_ACTION,
         "rotate": _FLIGHT_ACTION,

@@ -14,6 +14,8 @@ from typing import Any
 import structlog
 from mcp.server.mcpserver import MCPServer
 
+from servers.deck.app_resource import deck_app, hide_app_only_tools, opens_the_deck
+from servers.deck.hub import Deck
 from servers.drone.core.protocol import LinkStatus
 from servers.drone.runtime import DroneRuntime
 from servers.drone.tools import register_tools
@@ -45,9 +47,12 @@ class DroneMCPServer(ReadableArgumentsServer):
 
 
 def build_drone_server(
-    runtime: DroneRuntime, *, name: str = "drone"
+    runtime: DroneRuntime, *, name: str = "drone", deck: Deck | None = None
 ) -> tuple[MCPServer[Any], ResourceUpdates]:
-    """The drone MCP server and its resource notifier (run `watch_state` to drive it)."""
+    """The drone MCP server and its resource notifier (run `watch_state` to drive it).
+
+    `get_state` opens the flight deck as an MCP App (`servers.deck.app_resource`), fed from
+    `deck`: the process's running deck, so the app and the web page share one history."""
     updates = ResourceUpdates()
     server = DroneMCPServer(
         name=name,
@@ -55,8 +60,10 @@ def build_drone_server(
         instructions=INSTRUCTIONS,
         version=package_version(),
         subscriptions=updates.bus,
+        extensions=[deck_app(deck or Deck(runtime))],
+        middleware=[hide_app_only_tools],
     )
-    register_tools(server, runtime)
+    register_tools(server, runtime, tool_meta={"get_state": opens_the_deck()})
     updates.attach(server)
 
     @server.resource(

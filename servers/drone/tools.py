@@ -12,7 +12,7 @@ import base64
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import structlog
@@ -146,8 +146,12 @@ def _rgb(field: str, colour: str) -> tuple[int, int, int]:
 ToolDecorator = Callable[[str, ToolAnnotations, str], Callable[[Callable[..., Awaitable[Any]]], None]]
 
 
-def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
-    """Add the drone tools to `server`, all flying `runtime`'s one drone: one group at a time."""
+def register_tools(
+    server: MCPServer[Any], runtime: DroneRuntime, *, tool_meta: Mapping[str, dict[str, Any]] | None = None
+) -> None:
+    """Add the drone tools to `server`, all flying `runtime`'s one drone: one group at a time.
+    `tool_meta` adds a tool's `_meta` by name (`get_state` opens the flight deck app)."""
+    extra_meta = tool_meta or {}
 
     def pilot() -> Pilot:
         return runtime.pilot
@@ -162,6 +166,7 @@ def register_tools(server: MCPServer[Any], runtime: DroneRuntime) -> None:
                 title=title,
                 description=fn.__doc__,
                 annotations=annotations,
+                meta=extra_meta.get(name),
                 structured_output=True,
             )
 

@@ -26,7 +26,7 @@ async def test_every_drone_tool_has_its_own_entry_and_the_issue_s_scopes() -> No
     served = {tool.name for tool in await server.list_tools()}
     assert served == set(DRONE_SCOPES.tools), "a drone tool without an entry in servers/drone/scopes.py"
     by_scope = {
-        READ: {"get_state", "get_battery", "get_sensor", "capture_photo"},
+        READ: {"get_state", "get_battery", "get_sensor", "capture_photo", "deck_snapshot"},
         FLY: {
             "takeoff",
             "land",
