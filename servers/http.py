@@ -71,6 +71,7 @@ from servers.auth.settings import AccessSettings
 from servers.auth.tokens import verifier_for
 from servers.metrics import METRICS_PATH, RequestMetrics, metrics_endpoint
 from servers.security import BodyLimit, RouteGuard, header_deadline_h11
+from servers.tracing import continue_http_traces
 
 __all__ = [
     "ANY",
@@ -355,6 +356,7 @@ def build_app(
         if sub_app.user_middleware:
             raise ValueError(f"{path}: servers with SDK auth middleware cannot be mounted here")
         routes.extend(sub_app.routes)
+        continue_http_traces(endpoint.server)  # the SDK continues `_meta` context, not the header
         manager = endpoint.server.session_manager
         managers.append(manager.run)
         listen = manager.app.get_request_handler("subscriptions/listen")

@@ -178,10 +178,16 @@ def continue_http_traces(server: MCPServer[Any]) -> None:
 # ---- drone commands ----
 
 
+_FREE_TEXT_VERBS: Final = frozenset({"EXT mled"})
+"""Commands whose text carries a tool argument's free text (the matrix's scrolling text)."""
+
+
 def command_span(verb: str, text: str) -> contextlib.AbstractContextManager[Span]:
-    """The span of one drone command (the SDK text carries numbers only, never a secret)."""
+    """The span of one drone command: its SDK text (a verb and numbers), or for a command that
+    carries free text from a tool argument, the verb alone."""
+    shown = verb if verb in _FREE_TEXT_VERBS else text
     return _tracer.start_as_current_span(
-        "drone.command", attributes={"drone.command": text, "drone.command.verb": verb}
+        "drone.command", attributes={"drone.command": shown, "drone.command.verb": verb}
     )
 
 
