@@ -13,8 +13,10 @@ import sys
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mcp.shared import jsonrpc_dispatcher
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -58,6 +60,17 @@ def _exporting() -> Generator[Traces]:
             yield Traces(provider, receiver)
         finally:
             provider.shutdown()
+
+
+@pytest.fixture
+def header_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client puts no trace context in `_meta`: like a caller behind a gateway, only the
+    HTTP header carries it."""
+
+    def no_meta(meta: dict[str, Any]) -> None:
+        return None
+
+    monkeypatch.setattr(jsonrpc_dispatcher, "inject_trace_context", no_meta)
 
 
 @pytest.fixture

@@ -12,67 +12,26 @@ client injects it from its current span; the SDK reads it, and it wins over the 
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import AsyncGenerator, Generator
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import AsyncGenerator
+from typing import Final
 
 import anyio
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared import jsonrpc_dispatcher
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
 
 from servers.drone.core.protocol import KEEPALIVE_READS
 from tests.drone_server.harness import KEEPALIVE, Served, mark, sent_since, serving, text_of
 from tests.support.eras import ERAS
 from tests.tracing.conftest import SERVICE, Traces
-from tests.tracing.receiver import Received, children, named, tree
+from tests.tracing.receiver import children, named, tree
+from tests.tracing.support import Parent, current, the
 
 pytestmark = pytest.mark.anyio
 
 SERVER_KIND: Final = 2  # opentelemetry.proto SpanKind
 CLIENT_KIND: Final = 3
-
-
-@dataclass(frozen=True)
-class Parent:
-    """The caller's span, as a W3C `traceparent` names it."""
-
-    trace_id: str
-    span_id: str
-
-    @classmethod
-    def new(cls) -> Parent:
-        return cls(os.urandom(16).hex(), os.urandom(8).hex())
-
-    @property
-    def traceparent(self) -> str:
-        return f"00-{self.trace_id}-{self.span_id}-01"
-
-
-@contextlib.contextmanager
-def current(parent: Parent) -> Generator[None]:
-    """`parent` as this task's current span: an instrumented client injects it into `_meta`."""
-    token = otel_context.attach(propagate.extract({"traceparent": parent.traceparent}))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
-
-
-@pytest.fixture
-def header_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client puts no trace context in `_meta`: like a caller behind a gateway, only the
-    HTTP header carries it."""
-
-    def no_meta(meta: dict[str, Any]) -> None:
-        return None
-
-    monkeypatch.setattr(jsonrpc_dispatcher, "inject_trace_context", no_meta)
 
 
 @contextlib.asynccontextmanager
@@ -91,12 +50,6 @@ LINK_OWN: Final = frozenset({KEEPALIVE, *(c.text for c in KEEPALIVE_READS)})
 def commands_sent(served: Served, since: int) -> list[str]:
     """The callers' commands the simulator received since `since` (a retried read once)."""
     return sorted({text for text in sent_since(served.truth, since) if text not in LINK_OWN})
-
-
-def the(spans: list[Received], name: str) -> Received:
-    found = named(spans, name)
-    assert len(found) == 1, f"{name}: {len(found)} spans among {[s.name for s in spans]}"
-    return found[0]
 
 
 @pytest.mark.parametrize("era", ERAS)
