@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import gc
 import importlib.util
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from servers.logs import configure_logging
 from servers.metrics import METRICS_PATH, metrics_app
 from servers.registry import SERVERS
 from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
+from servers.tracing import export_settings, exporting
 from servers.version import package_version
 from servers.workers import ServedBy, follow_parent, refusal, run_workers, worker_of
 
@@ -221,11 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         verifier_for(chosen.common.access())
     except (ValueError, OSError) as exc:
         parser.error(f"access control: {exc}")
+    try:
+        traces = export_settings(os.environ)
+    except ValueError as exc:
+        parser.error(f"traces: {exc}")
     configure_logging(chosen.common.log_format, chosen.common.log_level)
     if chosen.common.workers > 1 and worker_of() is None:
         return run_workers(own, chosen.common, chosen.servers)
     entries = [(SERVERS[name], settings) for name, settings in chosen.servers.items()]
-    with contextlib.suppress(KeyboardInterrupt):
+    with exporting(traces), contextlib.suppress(KeyboardInterrupt):
         anyio.run(_main, chosen.common, entries, backend_options={"use_uvloop": _HAVE_UVLOOP})
     return 0
 

@@ -73,6 +73,7 @@ from servers.auth.tokens import verifier_for
 from servers.metrics import METRICS_PATH, RequestMetrics, ToolCallMetrics, metrics_endpoint, register_sessions
 from servers.sdk import has_tool
 from servers.security import BodyLimit, RouteGuard, header_deadline_h11
+from servers.tracing import continue_http_traces
 
 __all__ = [
     "ANY",
@@ -357,6 +358,7 @@ def build_app(
         if sub_app.user_middleware:
             raise ValueError(f"{path}: servers with SDK auth middleware cannot be mounted here")
         routes.extend(sub_app.routes)
+        continue_http_traces(endpoint.server)  # the SDK continues `_meta` context, not the header
         manager = endpoint.server.session_manager
         managers.append(manager.run)
         register_sessions(path, manager)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Literal, Self, cast
@@ -35,6 +36,8 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, Tool
+from opentelemetry import trace
+from opentelemetry.trace import Span, StatusCode
 
 from servers import metrics
 from tool_modes.bounds import bound_run, json_size, transportable
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 log = structlog.get_logger("tool_modes.code")
+_tracer = trace.get_tracer("tello_mcp.tool_modes.code")
 
 ToolCall = Callable[[str, dict[str, Any]], Awaitable[CallToolResult]]
 Progress = Callable[[float, str], Awaitable[None]]
@@ -168,8 +172,10 @@ class CodeRunner:
         started = time.perf_counter()
         names = js_names(tools)
         run = _Run(self.limits, call, on_progress)
-        async with self._pool.lease() as worker:
-            outcome = await run.drive(worker, code, [[js, name] for name, js in names.items()])
+        with _tracer.start_as_current_span("sandbox.run") as span:  # the inner calls are its children
+            async with self._pool.lease() as worker:
+                outcome = await run.drive(worker, code, [[js, name] for name, js in names.items()])
+            _end_run_span(span, outcome)
         outcome.wall_ms = (time.perf_counter() - started) * 1e3
         outcome.max_bytes = self.limits.max_output_bytes
         metrics.observe_run(outcome.error, outcome.limit, outcome.wall_ms / 1e3)
@@ -306,7 +312,9 @@ class _Run:
     async def _perform(self, call_id: int, entry: TraceEntry) -> None:
         began = time.perf_counter()
         try:
-            ok, payload = _to_script(await self.call(entry.name, entry.arguments), self.images)
+            with _call_span(entry.name):
+                result = await self.call(entry.name, entry.arguments)
+            ok, payload = _to_script(result, self.images)
         except Exception as exc:
             ok, payload = False, f"{entry.name} failed: {exc}"
             entry.outcome, entry.error = "error", str(exc)
@@ -318,6 +326,28 @@ class _Run:
             entry.ms = (time.perf_counter() - began) * 1e3
         self.finished.append([call_id, ok, payload])
         self.wake.set()
+
+
+def _call_span(name: str) -> AbstractContextManager[Span]:
+    """A script's tool call: the tool's name only (its arguments are the caller's data)."""
+    return _tracer.start_as_current_span(
+        f"execute_tool {name}", attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+    )
+
+
+def _end_run_span(span: Span, outcome: RunOutcome) -> None:
+    """Counts and the limit that ended the run, never the script, its logs or its error text."""
+    span.set_attributes(
+        {
+            "sandbox.outcome": "ok" if outcome.error is None else "error",
+            "sandbox.tool_calls": len(outcome.trace),
+            "sandbox.cpu_ms": outcome.cpu_ms,
+        }
+    )
+    if outcome.limit is not None:
+        span.set_attribute("sandbox.limit", outcome.limit)
+    if outcome.error is not None:
+        span.set_status(StatusCode.ERROR, outcome.limit or "the script failed")
 
 
 def _calls(message: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:

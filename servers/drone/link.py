@@ -31,7 +31,7 @@ import anyio.lowlevel
 import structlog
 from opentelemetry import trace
 
-from servers import metrics
+from servers import metrics, tracing
 from servers.auth.identity import current_client
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
@@ -65,8 +65,6 @@ from servers.drone.core.telemetry import Telemetry
 from servers.drone.core.verdict import ActionWatch, Outcome
 from tello_io.clock import Clock, MonotonicClock
 from tello_io.datagram import DatagramNetwork, DatagramSocket, UdpNetwork
-
-_tracer = trace.get_tracer("tello_mcp.drone.link")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +137,7 @@ class LogEntry:
 
 
 class _Waiter:
-    __slots__ = ("client", "done", "error", "reply")
+    __slots__ = ("client", "done", "error", "reply", "span")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
@@ -147,6 +145,7 @@ class _Waiter:
         self.error: DroneError | None = None
         # Taken in the caller's task: the outcome is recorded from the link's receive loop.
         self.client = current_client()
+        self.span = trace.get_current_span()
 
 
 _GUARD_S = 5.0
@@ -351,12 +350,13 @@ class DroneLink:
         """
         if command.verb in ("emergency", "stop"):
             return await self._priority(command)
-        if self._closing and command.motion is Motion.FLIGHT and command.verb != "land":
-            self._record(command, "not_connected", None, 0.0, 0)
-            raise ShuttingDown(
-                f"{command.text!r} refused: the server is shutting down and lands the drone; nothing was sent"
-            )
-        with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
+        with tracing.command_span(command.verb, command.text):
+            if self._closing and command.motion is Motion.FLIGHT and command.verb != "land":
+                self._record(command, "not_connected", None, 0.0, 0)
+                raise ShuttingDown(
+                    f"{command.text!r} refused: the server is shutting down and lands the drone; "
+                    "nothing was sent"
+                )
             try:
                 with self.clock.fail_after(math.inf if turn_wait_s is None else turn_wait_s):
                     side = await self._take_turn(command)
@@ -470,7 +470,7 @@ class DroneLink:
 
     async def _priority(self, command: Command) -> Reply:
         """emergency/stop: out at once, whatever is pending, without waiting for the turn."""
-        with _tracer.start_as_current_span("drone.command", attributes={"drone.command": command.text}):
+        with tracing.command_span(command.verb, command.text):
             now = self.clock.now()
             ticket, events = self._core.send_priority(command, now)
             self._flush()
@@ -709,6 +709,8 @@ class DroneLink:
         (whose identity its waiter holds), else from the caller's own task."""
         waiter = None if ticket is None else self._waiters.get(ticket)
         client = waiter.client if waiter is not None else current_client()
+        span = waiter.span if waiter is not None else trace.get_current_span()
+        tracing.record_command(span, outcome, attempts, verdict)
         metrics.observe_command(self.drone_address, command.verb, outcome, latency_s, verdict)
         self.flight_log.append(
             LogEntry(

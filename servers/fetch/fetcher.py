@@ -26,6 +26,7 @@ import httpcore2
 import httpx2
 import structlog
 
+from servers import tracing
 from servers.fetch.addresses import (
     METADATA_HOSTS,
     IPAddress,
@@ -376,6 +377,7 @@ class Fetcher:
             self._ssl = httpcore2.default_ssl_context()
         return self._ssl
 
+    @tracing.traced_fetch
     async def fetch(self, raw_url: str, *, deadline: float | None = None) -> Page:
         """The page at `raw_url`, by `deadline` (the loop's clock; default `total_timeout` from now).
 
@@ -423,6 +425,7 @@ class Fetcher:
                     # Joined by the stdlib: httpx2 would reject hosts like `0177.0.0.1` before
                     # parse_url could name the rule they break.
                     current = parse_url(urljoin(str(target.url), location))
+                    tracing.fetch_redirect(response.status, ascii_host(current))
                     _log.debug("redirect", hop=hop + 1, status=response.status, to=str(current))
                     continue
                 body = await _read_body(response, target, max_bytes, max_decoded)
