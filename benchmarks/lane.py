@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent
 
+from benchmarks.latency import gc_paused
 from benchmarks.rig import SimThread, free_udp_ports, stop_process
 from drone_sim import DroneConfig, DroneSimulator, SimConfig
 from servers.logs import configure_logging
@@ -60,12 +62,16 @@ here), and the crowd's 64 calls in flight fill 127.0.0.1's per-client bound."""
 ERAS: Final = ("legacy", "2026-07-28")
 SAFETY: Final = ("stop", "land", "emergency")
 GOAL_P99_MS: Final = 10.0
-STOPS_PER_FLIGHT: Final = 4
+STOPS_PER_FLIGHT: Final = 6
+QUIET_S: Final = (0.05, 0.1)
+"""Seconds of quiet before each sample, drawn uniformly: longer than the link's settle window
+after a reply (20 ms, in which a flight action such as `land` waits for stray duplicates), as
+an operator's calls are; and never in step with the keepalive or the state stream."""
 START_TIMEOUT_S: Final = 60.0
 STOP_TIMEOUT_S: Final = 20.0
 CALL_TIMEOUT_S: Final = 30.0
 FAST_FLIGHT: Final = DroneConfig(
-    takeoff_s=0.6, takeoff_spinup_s=0.2, land_speed_cm_s=400.0, land_overhead_s=0.2
+    takeoff_s=0.3, takeoff_spinup_s=0.1, land_speed_cm_s=400.0, land_overhead_s=0.1
 )
 """The simulated drone takes off and lands in well under a second: the datagram's arrival is
 what is measured, and a flight per `land`/`emergency` sample must fit the bounded run."""
@@ -268,10 +274,13 @@ async def fly(client: Client, sim: SimThread, phase: Phase, done: Callable[[], f
     """Flights until `done()` gives a time: take off, `stop` a few times, then land or emergency
     (alternately). Every safety call whose datagram arrived before that time is a sample."""
     flights = 0
+    quiet = random.Random(18)
     while done() is None:
         await _call(client, "takeoff", {})
         for tool in [*["stop"] * STOPS_PER_FLIGHT, "land" if flights % 2 == 0 else "emergency"]:
-            at, ms = await sample(client, sim, tool)
+            await anyio.sleep(quiet.uniform(*QUIET_S))
+            with gc_paused():  # this process's collector is no part of the server's lane
+                at, ms = await sample(client, sim, tool)
             end = done()
             if end is None or at <= end:
                 phase.ms[tool].append(ms)
