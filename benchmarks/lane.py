@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -271,11 +272,12 @@ async def sample(client: Client, sim: SimThread, tool: str) -> tuple[float, floa
 
 
 async def fly(client: Client, sim: SimThread, phase: Phase, done: Callable[[], float | None]) -> None:
-    """Flights until `done()` gives a time: take off, `stop` a few times, then land or emergency
-    (alternately). Every safety call whose datagram arrived before that time is a sample."""
+    """Flights (two at least) until `done()` gives a time: take off, `stop` a few times, then
+    land or emergency, alternately. Every safety call whose datagram arrived before that time
+    is a sample."""
     flights = 0
     quiet = random.Random(18)
-    while done() is None:
+    while flights < 2 or done() is None:  # both endings at least once
         await _call(client, "takeoff", {})
         for tool in [*["stop"] * STOPS_PER_FLIGHT, "land" if flights % 2 == 0 else "emergency"]:
             await anyio.sleep(quiet.uniform(*QUIET_S))
@@ -289,7 +291,8 @@ async def fly(client: Client, sim: SimThread, phase: Phase, done: Callable[[], f
 
 
 def _after(deadline: float) -> Callable[[], float | None]:
-    return lambda: deadline if time.monotonic() >= deadline else None
+    """Done once `deadline` has passed, every sample counting (no load to end)."""
+    return lambda: math.inf if time.monotonic() >= deadline else None
 
 
 async def measure(opts: Options, node: str, log: Path) -> list[Phase]:
@@ -381,12 +384,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--phase-s", type=float, default=Options.phase_s, help="seconds per idle or loaded phase"
     )
+    parser.add_argument(
+        "--warmup-s", type=float, default=Options.warmup_s, help="seconds of load before samples"
+    )
     parser.add_argument("--era", choices=ERAS, action="append", help="one era only (default both)")
     parser.add_argument("--json", type=Path, default=CACHE / "lane.json")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.clients < 1 or args.phase_s <= 0:
-        parser.error("--clients must be >= 1 and --phase-s > 0")
-    opts = Options(clients=args.clients, phase_s=args.phase_s, eras=tuple(args.era or ERAS))
+    if args.clients < 1 or args.phase_s <= 0 or args.warmup_s < 0:
+        parser.error("--clients must be >= 1, --phase-s > 0 and --warmup-s >= 0")
+    opts = Options(args.clients, args.phase_s, args.warmup_s, tuple(args.era or ERAS))
     node = shutil.which("node")
     if node is None:
         print("node not found: the load generator needs Node.js", file=sys.stderr)
