@@ -58,7 +58,7 @@ class AdmissionSettings:
     """Requests admitted but not shed are processed this many at a time, the rest wait in
     arrival order: the event loop serves every busy request a step per turn, so the fewer
     there are, the sooner a flight-safety call (which never waits) reaches the drone."""
-    turn_s: float = 0.05
+    turn_s: float = 0.25
     """The longest one request keeps its turn: one that waits (a move, a question to the human)
     gives it up then, so slow calls cannot hold the quick ones back, nor deadlock them."""
 
