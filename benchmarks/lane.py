@@ -63,7 +63,7 @@ here), and the crowd's 64 calls in flight fill 127.0.0.1's per-client bound."""
 ERAS: Final = ("legacy", "2026-07-28")
 SAFETY: Final = ("stop", "land", "emergency")
 GOAL_P99_MS: Final = 10.0
-STOPS_PER_FLIGHT: Final = 6
+STOPS_PER_FLIGHT: Final = 12
 QUIET_S: Final = (0.05, 0.1)
 """Seconds of quiet before each sample, drawn uniformly: longer than the link's settle window
 after a reply (20 ms, in which a flight action such as `land` waits for stray duplicates), as
@@ -255,6 +255,15 @@ async def wait_grounded(client: Client) -> None:
             await anyio.sleep(0.05)
 
 
+async def sim_grounded(sim: SimThread) -> None:
+    """Until the simulated drone is on the ground (its truth, polled in its own thread)."""
+    with anyio.fail_after(CALL_TIMEOUT_S):
+        while True:
+            if not sim.portal.call(lambda: sim.sim.truth.flying):
+                return
+            await anyio.sleep(0.02)
+
+
 async def sample(client: Client, sim: SimThread, tool: str) -> tuple[float, float]:
     """When `tool`'s datagram reached the drone (`time.monotonic()`), and how many milliseconds
     after the call to it was made."""
@@ -287,7 +296,8 @@ async def fly(client: Client, sim: SimThread, phase: Phase, done: Callable[[], f
             if end is None or at <= end:
                 phase.ms[tool].append(ms)
         flights += 1
-        await wait_grounded(client)  # an emergency's fall, a landing's last centimetres
+        await sim_grounded(sim)  # a fall, a landing's last centimetres
+        await wait_grounded(client)  # and the server has seen it (a read waits its turn in the crowd)
 
 
 def _after(deadline: float) -> Callable[[], float | None]:
