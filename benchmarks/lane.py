@@ -1,14 +1,14 @@
 """The operator's lane: how soon `stop`, `emergency` and `land` reach the drone while other
 agents saturate the server. `python -m benchmarks.lane` (`make bench-lane`).
 
-The drone MCP server runs as its own process (`tello-mcp serve drone`, production defaults:
-admission control on, JSON logs at INFO), pointed at a real-speed simulator running in this
-process (a portal thread; fast take-off and landing so that a flight per sample is cheap). In
-each protocol era, in the same run:
+The drone MCP server runs as its own process (`tello-mcp serve drone`, production defaults,
+JSON logs at INFO, but no bound per address: the crowd shares one), pointed at a real-speed
+simulator running in this process (a portal thread; fast take-off and landing so that a flight
+per sample is cheap). In each protocol era, in the same run:
 
 * idle: one operator client (an `mcp.Client` over streamable HTTP, from 127.0.0.2 so that it is
-  another client than the crowd) flies: take off, `stop` a few times, then `land` or
-  `emergency`, and again, for `--phase-s` seconds;
+  another client than the crowd) flies: take off, `stop` twelve times, then `land` or
+  `emergency`, each call after 50-100 ms of quiet, and again, for `--phase-s` seconds;
 * loaded: the same while `--clients` (64) keep-alive clients of the load generator
   (`benchmarks/loadgen/loadgen.mjs`, one connection each, the next call as soon as the last
   answer ends) call `get_state` as fast as the server answers.
@@ -58,8 +58,8 @@ CACHE: Final = REPO / ".cache" / "bench"
 LOADGEN: Final = Path(__file__).resolve().parent / "loadgen" / "loadgen.mjs"
 LOCAL: Final = "127.0.0.1"
 OPERATOR_ADDRESS: Final = "127.0.0.2"
-"""The operator's source address: admission control tells clients apart by address (no tokens
-here), and the crowd's 64 calls in flight fill 127.0.0.1's per-client bound."""
+"""The operator's source address: without tokens admission control tells clients apart by
+address, and the operator is not one of the crowd (all on 127.0.0.1)."""
 ERAS: Final = ("legacy", "2026-07-28")
 SAFETY: Final = ("stop", "land", "emergency")
 GOAL_P99_MS: Final = 10.0
