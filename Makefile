@@ -73,5 +73,10 @@ bench-verdicts: $(STAMP)
 bench-deck: $(STAMP)
 	$(BIN)/python -m benchmarks.deck
 
+## bench-lane: stop/emergency/land call-to-drone latency, idle vs 64 clients saturating, both eras
+.PHONY: bench-lane
+bench-lane: $(STAMP)
+	$(BIN)/python -m benchmarks.lane
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -9,18 +9,27 @@ shed, never counted and never wait for a slot: they are recognised from the body
 has already buffered, by a cheap parse of small bodies only (a safety call is a few hundred
 bytes; a large body is never one, and is not parsed here).
 
+Requests admitted are processed a few at a time (`turns`), the rest waiting in arrival order:
+the event loop serves every request in progress a step in turn, so with 64 busy readers a
+`stop` would otherwise take 64 readers' steps for each of its own (~100 ms at 64 clients, 10x
+its idle time; see `benchmarks/lane.py`). A turn ends when its request does, or `turn_s`
+after it began: a request that waits (a move, a question to the human) stops holding one.
+
 Only POSTs to the MCP mounts are counted: a GET stream lives as long as its session and would
 hold a slot forever, and probes or admin routes are the operator's.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections import Counter
-from collections.abc import Collection
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Final, cast
 
+import anyio
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,10 +55,19 @@ class AdmissionSettings:
     """Requests in flight per client (token subject, else remote address); one more gets 429."""
     retry_after_s: int = 1
     """The `Retry-After` of a shed request, in seconds."""
+    turns: int = 4
+    """Requests admitted but not shed are processed this many at a time, the rest wait in
+    arrival order: the event loop serves every busy request a step per turn, so the fewer
+    there are, the sooner a flight-safety call (which never waits) reaches the drone."""
+    turn_s: float = 0.25
+    """The longest one request keeps its turn: one that waits (a move, a question to the human)
+    gives it up then, so slow calls cannot hold the quick ones back, nor deadlock them."""
 
     def __post_init__(self) -> None:
-        if self.total < 0 or self.per_client < 0:
+        if self.total < 0 or self.per_client < 0 or self.turns < 0:
             raise ValueError("admission bounds must be 0 (off) or positive")
+        if not (math.isfinite(self.turn_s) and self.turn_s > 0):
+            raise ValueError(f"turn_s must be a positive number of seconds, got {self.turn_s!r}")
         if self.retry_after_s < 1:
             raise ValueError(f"retry_after_s must be at least 1, got {self.retry_after_s!r}")
 
@@ -77,6 +95,68 @@ def _field(value: object, key: str) -> object:
     return cast(dict[str, object], value).get(key) if isinstance(value, dict) else None
 
 
+class Turns:
+    """At most `size` holders at once, the rest waiting in arrival order; a holder's turn ends
+    when it gives it back or `hold_s` after it began, whichever is first."""
+
+    def __init__(self, size: int, hold_s: float, now: Callable[[], float] = anyio.current_time) -> None:
+        self.size = size
+        self.hold_s = hold_s
+        self._now = now
+        self._holders: dict[int, float] = {}
+        """ticket -> when its turn began; insertion order is that order."""
+        self._waiting: deque[tuple[int, anyio.Event]] = deque()
+        self._tickets = itertools.count()
+
+    @property
+    def holding(self) -> int:
+        return len(self._holders)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def take(self) -> int:
+        """Wait for a turn; the ticket to give back."""
+        ticket = next(self._tickets)
+        self._expire()
+        if not self._waiting and len(self._holders) < self.size:
+            self._holders[ticket] = self._now()
+            return ticket
+        entry = (ticket, anyio.Event())
+        self._waiting.append(entry)
+        try:
+            while not entry[1].is_set():
+                oldest = next(iter(self._holders.values()), None)
+                left = math.inf if oldest is None else oldest + self.hold_s - self._now()
+                with anyio.move_on_after(max(left, 0.0)):
+                    await entry[1].wait()
+                self._expire()
+        except BaseException:
+            if entry[1].is_set():
+                self.give(ticket)
+            else:
+                self._waiting.remove(entry)
+            raise
+        return ticket
+
+    def give(self, ticket: int) -> None:
+        if self._holders.pop(ticket, None) is not None:
+            self._expire()
+
+    def _expire(self) -> None:
+        """End the turns that are over, then hand free turns to the longest waiting."""
+        now = self._now()
+        for ticket, since in list(self._holders.items()):
+            if now - since < self.hold_s:
+                break
+            del self._holders[ticket]
+        while self._waiting and len(self._holders) < self.size:
+            ticket, event = self._waiting.popleft()
+            self._holders[ticket] = now
+            event.set()
+
+
 class Admission:
     """ASGI middleware applying `AdmissionSettings` to POSTs on `mounts`; must sit inside
     `BodyLimit` (the body is read whole here to recognise a flight-safety call)."""
@@ -87,6 +167,7 @@ class Admission:
         self.mounts = frozenset(mounts)
         self.in_flight = 0
         self.by_client: Counter[str] = Counter()
+        self.turns = Turns(settings.turns, settings.turn_s) if settings.turns else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.mounts:
@@ -115,9 +196,14 @@ class Admission:
         # Check and act with no await in between: the bounds hold under concurrent requests.
         self.in_flight += 1
         self.by_client[client] += 1
+        ticket: int | None = None
         try:
+            if self.turns is not None:
+                ticket = await self.turns.take()
             await self.app(scope, replayed, send)
         finally:
+            if ticket is not None and self.turns is not None:
+                self.turns.give(ticket)
             self.in_flight -= 1
             self.by_client[client] -= 1
             if self.by_client[client] <= 0:

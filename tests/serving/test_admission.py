@@ -146,3 +146,28 @@ def test_a_name_that_is_not_a_string_is_no_safety_call() -> None:
             }
         ).encode()
         assert not is_flight_safety(body)
+
+
+async def test_reads_take_turns_and_safety_calls_do_not_wait_for_one() -> None:
+    """With every turn held, more reads wait outside the server (admitted, not shed) while
+    `stop`, `land` and `emergency` go straight in: the loop serves a few busy requests, not all."""
+    toy = Toy()
+    admission = AdmissionSettings(turns=2, turn_s=60.0)
+    waiting: list[httpx.Response] = []
+    async with _serve(toy, admission) as url, httpx.AsyncClient(timeout=20) as http:
+        async with anyio.create_task_group() as tg:
+            await _hold(http, url, toy, tg)
+
+            async def read() -> None:
+                waiting.append(await _post(http, url, "slow"))
+
+            for _ in range(3):
+                tg.start_soon(read)
+            for name in ("stop", "land", "emergency"):
+                answer = await _post(http, url, name)
+                assert answer.status_code == 200, answer.text
+            assert toy.calls == ["stop", "land", "emergency"]
+            assert toy.entered == 2  # the three later reads are waiting for a turn
+            toy.release.set()
+        assert toy.entered == 5
+        assert [r.status_code for r in waiting] == [200, 200, 200]
