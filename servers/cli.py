@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from servers.auth.tokens import verifier_for
 from servers.config import SERVE, ServeSettings, settings_table
 from servers.drain import drain_of
-from servers.http import serve
+from servers.http import ListenError, serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
 from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
@@ -221,12 +221,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         parser.error(f"access control: {exc}")
     configure_logging(chosen.common.log_format, chosen.common.log_level)
-    if chosen.common.workers > 1 and worker_of() is None:
-        return run_workers(own, chosen.common, chosen.servers)
     entries = [(SERVERS[name], settings) for name, settings in chosen.servers.items()]
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_main, chosen.common, entries, backend_options={"use_uvloop": _HAVE_UVLOOP})
-    return 0
+    status = 0
+    try:
+        if chosen.common.workers > 1 and worker_of() is None:
+            status = run_workers(own, chosen.common, chosen.servers)
+        else:
+            with contextlib.suppress(KeyboardInterrupt):
+                anyio.run(_main, chosen.common, entries, backend_options={"use_uvloop": _HAVE_UVLOOP})
+    except* ListenError as failed:
+        # One line naming the address and the settings that move it, not a traceback.
+        print(f"tello-mcp: {failed.exceptions[0]}", file=sys.stderr)
+        status = 1
+    return status
 
 
 async def _main(common: ServeSettings, entries: list[tuple[ServerEntry[Any], Any]]) -> None:
