@@ -98,7 +98,7 @@ def test_python_snippets_compile() -> None:
 
 
 def test_the_admin_example_body_is_what_the_endpoint_accepts() -> None:
-    [body] = re.findall(r"admin/drone-address -d '([^']+)'", README)
+    [body] = re.findall(r"admin/drone-address .*?-d '([^']+)'", README)
     assert _parse_address(json.loads(body)) is not None
 
 
