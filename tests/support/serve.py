@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +48,19 @@ async def stop(process: Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(command: Sequence[str], stderr: Path, *, cwd: Path | None = None) -> AsyncGenerator[Served]:
-    """Run `command` (a `tello-mcp serve ...` line), yield once its banner is read, stop it after."""
+async def serving(
+    command: Sequence[str], stderr: Path, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> AsyncGenerator[Served]:
+    """Run `command` (a `tello-mcp serve ...` line), yield once its banner is read, stop it after.
+    `env`: the whole environment of the process (default: this one's)."""
     with stderr.open("wb") as errors:
-        process = await anyio.open_process(list(command), cwd=cwd, stdin=subprocess.DEVNULL, stderr=errors)
+        process = await anyio.open_process(
+            list(command),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stderr=errors,
+            env=None if env is None else dict(env),
+        )
     try:
         assert process.stdout is not None
         stdout = BufferedByteReceiveStream(process.stdout)
