@@ -30,7 +30,7 @@ from servers.drone.config import DRONE
 from servers.http import ListenError, serve
 from servers.logs import configure_logging
 from servers.registry import SERVERS
-from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
+from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened, other_routes
 from servers.version import package_version
 from servers.workers import ServedBy, follow_parent, refusal, run_workers, worker_of
 
@@ -364,12 +364,15 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
             gc.freeze()
             shown = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
             base = f"http://{shown}:{port}"
-            served = endpoints(components, base)
+            served, others = endpoints(components, base), other_routes(components, base)
+            access = http.access.mode
             lines = [
-                f"tello-mcp {package_version()}: {len(served)} MCP endpoints "
-                f"(probes {base}/healthz {base}/readyz)"
+                f"tello-mcp {package_version()}: {_count(len(served), 'MCP endpoint')}"
+                + (f" and {_count(len(others), 'more route')}" if others else "")
+                + ("; access control off" if access == "off" else f"; access control on ({access} tokens)")
+                + f" (probes {base}/healthz {base}/readyz)"
                 + ("" if worker is None else f", {worker[1]} worker processes"),
-                *(f"  {line}" for line in served),
+                *(f"  {line}" for line in [*served, *others]),
             ]
             if worker is None or worker[0] == 0:  # the banner once, from the first worker
                 print("\n".join(lines))
@@ -379,6 +382,10 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
                 break
             await _drain(app, http.shutdown_timeout, signals)
             tg.cancel_scope.cancel()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 ABORT_S = 1.0

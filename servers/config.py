@@ -189,7 +189,7 @@ class ServeSettings:
     shutdown_timeout: float = default_of(HttpSettings, "shutdown_timeout")
     max_in_flight: int = default_of(AdmissionSettings, "total")
     max_in_flight_per_client: int = default_of(AdmissionSettings, "per_client")
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = 1
     auth_jwks_file: str = default_of(AccessSettings, "jwks_file")
@@ -267,7 +267,7 @@ SERVE = SettingsGroup(
             "MCP requests in flight per client (more: 429 + Retry-After; 0: no bound); stop, emergency "
             "and land are never shed"
         ),
-        "log_format": "json (production) or console",
+        "log_format": "auto (console lines on a terminal, else JSON), json (production) or console",
         "log_level": "debug, info, warning or error",
         "workers": (
             "processes sharing the port (SO_REUSEPORT), for the stateless everything and fetch servers "
