@@ -2,7 +2,7 @@
 # tello-mcp: every server of the suite in one image; the subcommand picks what runs.
 #
 #   docker build -t tello-mcp .
-#   docker run --rm -p 8000:8000 tello-mcp serve --sim        # all servers, simulated drone
+#   docker run --rm -p 8000:8000 tello-mcp serve --sim        # the default command: all servers, simulated drone
 #   docker run --rm -p 8000:8000 tello-mcp serve everything   # one server: drone, everything, fetch
 #   docker run --rm --network host tello-mcp serve drone      # a real drone: host networking
 #   docker run --rm --network host tello-mcp sim --host 0.0.0.0  # the UDP simulator alone
@@ -42,4 +42,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('TELLO_MCP_PORT', '8000') + '/healthz', timeout=4)"]
 ENTRYPOINT ["tello-mcp"]
-CMD ["serve"]
+# Run bare, the image serves the demo: every server, the drone on the embedded simulator. A real
+# drone needs `serve drone` with --network host (and TELLO_MCP_DRONE_HOST if not 192.168.10.1).
+CMD ["serve", "--sim"]

@@ -25,13 +25,14 @@ import structlog
 from starlette.applications import Starlette
 
 from servers.auth.tokens import verifier_for
-from servers.config import SERVE, ServeSettings, settings_table
+from servers.config import SERVE, ServeSettings, SettingsGroup, settings_table
 from servers.drain import drain_of
-from servers.http import ANY, serve
+from servers.drone.config import DRONE
+from servers.http import ANY, ListenError, serve
 from servers.logs import configure_logging
 from servers.metrics import METRICS_PATH, metrics_app
 from servers.registry import SERVERS
-from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened
+from servers.suite import Component, ServerEntry, build_suite_app, endpoints, nested, opened, other_routes
 from servers.tracing import export_settings, exporting
 from servers.version import package_version
 from servers.workers import ServedBy, follow_parent, refusal, run_workers, worker_of
@@ -54,14 +55,33 @@ def _parser() -> argparse.ArgumentParser:
             "Every flag can also be set with the TELLO_MCP_* variable shown in its help."
         ),
     )
-    serve_parser.add_argument(
-        "servers", nargs="*", metavar="SERVER", help=f"which servers to run: {names} (default: all)"
-    )
-    SERVE.add_arguments(serve_parser)
-    for entry in SERVERS.values():
-        entry.settings.add_arguments(serve_parser)
+    _add_serve_arguments(serve_parser, "which servers to run")
     sub.add_parser("sim", help="run the UDP drone simulator (see 'tello-mcp sim --help')", add_help=False)
-    sub.add_parser("settings", help="print every setting (variable, flag, default) as a Markdown table")
+    settings = sub.add_parser(
+        "settings",
+        help="show the settings `serve` would use (value, and whether from a flag, variable or default)",
+        description=(
+            "Show every setting `tello-mcp serve` would use with these flags and this environment: "
+            "its value and where it came from (flag, TELLO_MCP_* variable, or default). Takes the "
+            "same arguments as `serve`. --markdown prints the reference table instead (variable, "
+            "flag, default, meaning), as in the README."
+        ),
+    )
+    settings.add_argument(
+        "--markdown", action="store_true", help="the reference table of every setting, as Markdown"
+    )
+    _add_serve_arguments(settings, "whose settings to show")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check a real drone step by step (address, ports, command, state, SDK, battery, video)",
+        description=(
+            "Check the drone at --drone-host step by step and say what to fix: its address and the "
+            "route to it, the local UDP ports, the 'command' answer, state packets, SDK version, "
+            "battery and video. Sends only command, sdk?, battery?, streamon and streamoff: "
+            "nothing flies. Exit status 1 if a step failed."
+        ),
+    )
+    DRONE.add_arguments(doctor)
     flights = sub.add_parser(
         "flights",
         help="summarize flight recordings (duration, distance, max height, battery, commands, ...)",
@@ -79,6 +99,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     flights.add_argument("--json", action="store_true", help="one JSON object per recording, one per line")
     return parser
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    names = ", ".join(SERVERS)
+    parser.add_argument("servers", nargs="*", metavar="SERVER", help=f"{what}: {names} (default: all)")
+    SERVE.add_arguments(parser)
+    for entry in SERVERS.values():
+        entry.settings.add_arguments(parser)
+
+
+SECRET_SETTINGS = frozenset({"auth_token", "request_state_keys"})
+"""Shown as set or not, never by value."""
+
+
+def settings_in_effect(
+    args: argparse.Namespace, environ: Mapping[str, str], groups: Sequence[SettingsGroup[Any]]
+) -> str:
+    """`tello-mcp settings`: each setting's value in effect and where it came from. Bad values
+    raise ValueError naming the flag or variable, as `serve` would."""
+    rows = [("setting", "value", "from")]
+    for group in groups:
+        for s in group.settings:
+            flag_value = getattr(args, s.name, None)
+            if flag_value is not None:
+                value = (
+                    flag_value if isinstance(flag_value, bool) else s.parse(str(flag_value), source=s.flag)
+                )
+                source = f"flag {s.flag}"
+            elif s.env in environ:
+                value, source = s.parse(environ[s.env], source=s.env), f"variable {s.env}"
+            else:
+                value, source = s.default, "default"
+            shown = dataclasses.replace(s, default=value).shown_default
+            if s.name in SECRET_SETTINGS and shown:
+                shown = "(set, not shown)"
+            rows.append((f"{s.env} {s.flag}", shown or "(empty)", source))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return "".join(f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}\n" for a, b, c in rows)
 
 
 FLIGHTS_ENV = "TELLO_MCP_FLIGHT_RECORDING_DIR"
@@ -148,6 +206,45 @@ def _flights(parser: argparse.ArgumentParser, path: str | None, as_json: bool) -
     return 0
 
 
+def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`tello-mcp settings`: see its help."""
+    import os
+
+    every = [SERVE, *(entry.settings for entry in SERVERS.values())]
+    if args.markdown:
+        print(settings_table(every), end="")
+        return 0
+    unknown = [n for n in args.servers if n not in SERVERS]
+    if unknown:
+        parser.error(f"unknown server {', '.join(unknown)}: choose from {', '.join(SERVERS)}")
+    named = list(dict.fromkeys(args.servers)) or [n for n, e in SERVERS.items() if e.in_all]
+    try:
+        print(settings_in_effect(args, os.environ, [SERVE, *(SERVERS[n].settings for n in named)]), end="")
+    except ValueError as exc:
+        parser.error(str(exc))
+    return 0
+
+
+def _doctor(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`tello-mcp doctor`: see its help."""
+    from servers.doctor import DoctorConfig, run_doctor
+
+    try:
+        drone = DRONE.resolve(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return run_doctor(
+        DoctorConfig(
+            drone_host=drone.drone_host,
+            drone_port=drone.drone_port,
+            bind_host=drone.bind_host,
+            state_port=drone.state_port,
+            video_port=drone.video_port,
+            min_takeoff_battery=drone.min_takeoff_battery,
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ServePlan:
     """What `tello-mcp serve ...` will run: the servers by name, with their resolved settings."""
@@ -209,10 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "settings":
-        print(settings_table([SERVE, *(entry.settings for entry in SERVERS.values())]), end="")
-        return 0
+        return _settings(parser, args)
     if args.command == "flights":
         return _flights(parser, args.path, args.json)
+    if args.command == "doctor":
+        return _doctor(parser, args)
     chosen = _plan(parser, args, None)
     refused = refusal(chosen.common, list(chosen.servers))
     if refused is not None:
@@ -228,12 +326,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"traces: {exc}")
     configure_logging(chosen.common.log_format, chosen.common.log_level)
-    if chosen.common.workers > 1 and worker_of() is None:
-        return run_workers(own, chosen.common, chosen.servers)
     entries = [(SERVERS[name], settings) for name, settings in chosen.servers.items()]
-    with exporting(traces), contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_main, chosen.common, entries, backend_options={"use_uvloop": _HAVE_UVLOOP})
-    return 0
+    status = 0
+    try:
+        if chosen.common.workers > 1 and worker_of() is None:
+            status = run_workers(own, chosen.common, chosen.servers)
+        else:
+            with exporting(traces), contextlib.suppress(KeyboardInterrupt):
+                anyio.run(_main, chosen.common, entries, backend_options={"use_uvloop": _HAVE_UVLOOP})
+    except* ListenError as failed:
+        # One line naming the address and the settings that move it, not a traceback.
+        print(f"tello-mcp: {failed.exceptions[0]}", file=sys.stderr)
+        status = 1
+    return status
 
 
 async def _main(common: ServeSettings, entries: list[tuple[ServerEntry[Any], Any]]) -> None:
@@ -275,12 +380,15 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
             shown = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
             base = f"http://{shown}:{port}"
             scrape = f", metrics http://{shown}:{metrics_port}{METRICS_PATH}" if metrics_port else ""
-            served = endpoints(components, base)
+            served, others = endpoints(components, base), other_routes(components, base)
+            access = http.access.mode
             lines = [
-                f"tello-mcp {package_version()}: {len(served)} MCP endpoints "
-                f"(probes {base}/healthz {base}/readyz{scrape})"
+                f"tello-mcp {package_version()}: {_count(len(served), 'MCP endpoint')}"
+                + (f" and {_count(len(others), 'more route')}" if others else "")
+                + ("; access control off" if access == "off" else f"; access control on ({access} tokens)")
+                + f" (probes {base}/healthz {base}/readyz{scrape})"
                 + ("" if worker is None else f", {worker[1]} worker processes"),
-                *(f"  {line}" for line in served),
+                *(f"  {line}" for line in [*served, *others]),
             ]
             if worker is None or worker[0] == 0:  # the banner once, from the first worker
                 print("\n".join(lines))
@@ -290,6 +398,10 @@ async def _serve_http(common: ServeSettings, components: list[Component]) -> Non
                 break
             await _drain(app, http.shutdown_timeout, signals)
             tg.cancel_scope.cancel()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 ABORT_S = 1.0

@@ -45,6 +45,9 @@ def default_of(cls: type[Any], name: str) -> Any:
     raise LookupError(f"{cls.__name__} has no field {name!r}")
 
 
+_EXPECTED: dict[type[Any], str] = {int: "an integer", float: "a number"}
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One setting: a field of its group's dataclass, with the help text shown to operators."""
@@ -72,23 +75,28 @@ class Setting:
             return "true" if self.default else "false"
         return str(self.default)
 
-    def parse(self, raw: str) -> Any:
-        """The value of `raw` (a flag's or variable's text); ValueError naming the setting."""
+    def parse(self, raw: str, *, source: str | None = None) -> Any:
+        """The value of `raw` (a flag's or variable's text); ValueError naming `source`, the flag
+        or the variable it came from (the variable when not given): `TELLO_MCP_PORT='abc':
+        expected an integer`."""
+        where = source or self.env
         if self.kind is bool:
             lowered = raw.strip().lower()
             if lowered in ("1", "true", "yes", "on"):
                 return True
             if lowered in ("0", "false", "no", "off", ""):
                 return False
-            raise ValueError(f"{self.name}={raw!r}: expected true or false")
+            raise ValueError(f"{where}={raw!r}: expected true or false")
         if self.kind is tuple:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         try:
             value = self.kind(raw)
         except ValueError:
-            raise ValueError(f"{self.name}={raw!r}: expected a {self.kind.__name__}") from None
+            raise ValueError(
+                f"{where}={raw!r}: expected {_EXPECTED.get(self.kind, self.kind.__name__)}"
+            ) from None
         if self.choices is not None and value not in self.choices:
-            raise ValueError(f"{self.name}={raw!r}: expected one of {', '.join(self.choices)}")
+            raise ValueError(f"{where}={raw!r}: expected one of {', '.join(self.choices)}")
         return value
 
 
@@ -142,9 +150,11 @@ class SettingsGroup(Generic[T]):
         for s in self.settings:
             flag_value = None if args is None else getattr(args, s.name, None)
             if flag_value is not None:
-                values[s.name] = flag_value if isinstance(flag_value, bool) else s.parse(str(flag_value))
+                values[s.name] = (
+                    flag_value if isinstance(flag_value, bool) else s.parse(str(flag_value), source=s.flag)
+                )
             elif s.env in env:
-                values[s.name] = s.parse(env[s.env])
+                values[s.name] = s.parse(env[s.env], source=s.env)
         return self.cls(**values)
 
     def parse(self, argv: list[str], environ: Mapping[str, str] | None = None) -> T:
@@ -179,7 +189,7 @@ class ServeSettings:
     shutdown_timeout: float = default_of(HttpSettings, "shutdown_timeout")
     max_in_flight: int = default_of(AdmissionSettings, "total")
     max_in_flight_per_client: int = default_of(AdmissionSettings, "per_client")
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = 1
     metrics_port: int = 0
@@ -264,7 +274,7 @@ SERVE = SettingsGroup(
             "MCP requests in flight per client (more: 429 + Retry-After; 0: no bound); stop, emergency "
             "and land are never shed"
         ),
-        "log_format": "json (production) or console",
+        "log_format": "auto (console lines on a terminal, else JSON), json (production) or console",
         "log_level": "debug, info, warning or error",
         "workers": (
             "processes sharing the port (SO_REUSEPORT), for the stateless everything and fetch servers "

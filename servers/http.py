@@ -43,6 +43,7 @@ gracefully, and no signal handlers are installed: signals are the caller's busin
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import inspect
 import math
@@ -64,6 +65,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servers.admission import Admission, AdmissionSettings
 from servers.auth.gate import AccessGate, metadata_routes
@@ -82,6 +84,8 @@ __all__ = [
     "LOCAL_ORIGINS",
     "Endpoint",
     "HttpSettings",
+    "ListenError",
+    "NotFoundLog",
     "ReadyCheck",
     "build_app",
     "serve",
@@ -295,6 +299,39 @@ class Endpoint:
     json_response: bool | None = None
 
 
+_SHOWN_PATH_CHARS: Final = 200
+"""A logged 404 path is cut to this many characters: a scanner's path is not worth a log line's size."""
+
+
+class NotFoundLog:
+    """Every 404, whoever answers it (the router, the SDK, a route), in the log with its path.
+
+    A client pointed at the wrong path (an Inspector that appends `/mcp`, a typo) otherwise
+    fails with nothing on the server's side to say why; the line names the MCP paths served."""
+
+    def __init__(self, app: ASGIApp, *, mounts: Iterable[str]) -> None:
+        self.app = app
+        self.mounts = ", ".join(mounts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def logged(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 404:
+                path: str = scope["path"]
+                _log.info(
+                    "http_not_found",
+                    method=scope["method"],
+                    path=path if len(path) <= _SHOWN_PATH_CHARS else path[:_SHOWN_PATH_CHARS] + "...",
+                    mcp_endpoints=self.mounts,
+                )
+            await send(message)
+
+        await self.app(scope, receive, logged)
+
+
 _Phase = Literal["starting", "running", "stopping"]
 
 
@@ -425,6 +462,7 @@ def build_app(
     metadata = metadata_routes(settings.access, list(mounts), declared_scopes(servers))
     public = [HEALTH_PATH, READY_PATH, METRICS_PATH, *(r.path for r in metadata if isinstance(r, Route))]
     guards = [
+        Middleware(NotFoundLog, mounts=list(mounts)),
         Middleware(RequestMetrics, mounts=list(mounts)),
         # Outermost first: a request from the wrong Host or Origin is refused before its body is read.
         # The metadata documents are public and read-only: open to any Host and (CORS) Origin.
@@ -461,6 +499,29 @@ class _Uvicorn(uvicorn.Server):
         self.listening.set()
 
 
+class ListenError(OSError):
+    """The HTTP server cannot listen where it was told to; the message names the address and
+    the settings that move it (`--host`/`--port`, `TELLO_MCP_HOST`/`TELLO_MCP_PORT`)."""
+
+
+_PORT: Final = "TELLO_MCP_PORT"
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> ListenError:
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        why = f"{where} is already in use (another tello-mcp serve?): pick a free port with --port or {_PORT}"
+    elif exc.errno == errno.EACCES:
+        why = f"{where}: permission denied (ports below 1024 need privileges): use --port or {_PORT}"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = f"{where}: {host} is not an address of this machine: use --host or TELLO_MCP_HOST"
+    else:
+        why = f"cannot listen on {where} ({exc.strerror or exc}): see --host/--port, TELLO_MCP_HOST/{_PORT}"
+    error = ListenError(why)
+    error.errno = exc.errno
+    return error
+
+
 def _bind(host: str, port: int, *, reuse_port: bool | None = None) -> socket.socket:
     """The listening socket, created with `IPPROTO_TCP` explicitly.
 
@@ -486,6 +547,9 @@ def _bind(host: str, port: int, *, reuse_port: bool | None = None) -> socket.soc
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host.strip("[]"), port))
         sock.set_inheritable(True)
+    except OSError as exc:
+        sock.close()
+        raise _listen_error(host, port, exc) from None
     except BaseException:
         sock.close()
         raise

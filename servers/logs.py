@@ -22,7 +22,33 @@ from structlog.typing import Processor
 
 __all__ = ["LogFormat", "configure_logging", "default_to_stderr", "get_logger"]
 
-LogFormat = Literal["json", "console"]
+LogFormat = Literal["auto", "json", "console"]
+"""`auto`: console lines when stderr is a terminal (a person reading), JSON otherwise."""
+
+_ONCE = {
+    "mcp.server.streamable_http_manager": (
+        "StreamableHTTP session manager started",
+        "StreamableHTTP session manager shutting down",
+    )
+}
+"""Lines the SDK logs once per mounted endpoint (six times for `tello-mcp serve`): kept once."""
+
+
+class _Once(logging.Filter):
+    def __init__(self, messages: tuple[str, ...]) -> None:
+        super().__init__()
+        self.messages = messages
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message not in self.messages:
+            return True
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
 
 _QUIET_BELOW_WARNING = ("httpx", "httpx2", "httpcore", "httpcore2")
 """Libraries that log every HTTP request at INFO; their noise is only useful when debugging."""
@@ -69,6 +95,8 @@ def configure_logging(fmt: LogFormat = "json", level: int | str = logging.INFO) 
 
     Call once at start-up, before serving; calling again reconfigures (the last call wins).
     """
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
     if isinstance(level, str):
         resolved = logging.getLevelNamesMapping().get(level.upper())
         if resolved is None:
@@ -100,6 +128,11 @@ def configure_logging(fmt: LogFormat = "json", level: int | str = logging.INFO) 
     root.setLevel(level)
     for name in _QUIET_BELOW_WARNING:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name, messages in _ONCE.items():
+        logger = logging.getLogger(name)
+        for old_filter in [f for f in logger.filters if isinstance(f, _Once)]:
+            logger.removeFilter(old_filter)
+        logger.addFilter(_Once(messages))
 
     structlog.configure(
         processors=[

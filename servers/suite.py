@@ -53,6 +53,10 @@ class Component:
     """Routes served without a token even with access control on (a page shell with no data)."""
     pages: Sequence[str] = ()
     """Web pages for people (the flight deck), listed in the banner and the index at `/`."""
+    labels: Mapping[str, str] = field(default_factory=dict[str, str])
+    """Per mount path, what the banner says of it besides the name (the tool mode)."""
+    listed_routes: Mapping[str, str] = field(default_factory=dict[str, str])
+    """Routes for operators the banner lists, with what they show (`/drone-status`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +166,20 @@ async def nested(lifespans: Sequence[Lifespan]) -> AsyncGenerator[None]:
 
 
 def endpoints(components: Sequence[Component], base: str) -> list[str]:
-    """One banner line per mounted MCP endpoint."""
+    """One banner line per mounted MCP endpoint: its URL, server, mode (if any) and detail."""
     lines: list[str] = []
     for c in components:
         for path in c.mounts:
+            label = f", {c.labels[path]}" if path in c.labels else ""
             detail = f" ({c.detail})" if c.detail else ""
-            lines.append(f"{base}{path}  {c.name}{detail}")
+            lines.append(f"{base}{path}  {c.name}{label}{detail}")
+    return lines
+
+
+def other_routes(components: Sequence[Component], base: str) -> list[str]:
+    """One banner line per web page and listed operator route."""
+    lines: list[str] = []
+    for c in components:
         lines.extend(f"{base}{page}  {c.name} (web page)" for page in c.pages)
+        lines.extend(f"{base}{path}  {c.name} ({what})" for path, what in c.listed_routes.items())
     return lines

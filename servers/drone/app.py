@@ -114,9 +114,28 @@ def drone_component(runtime: DroneRuntime, *, modes: Sequence[Mode] = MODES) -> 
         ],
         public_paths=PUBLIC_PATHS,
         pages=[DECK_PATH],
+        labels={path: f"{_MODE_TITLES[_mode_of(path)]} mode" for path in mounts},
+        listed_routes={STATUS_PATH: "JSON: the drone link's status"},
         detail="embedded simulator" if s.sim else f"drone at {s.drone_host}:{s.drone_port}",
         on_shutdown=functools.partial(_shut_down, deck, runtime),
     )
+
+
+_MODE_TITLES: Final[dict[Mode, str]] = {
+    "standard": "Standard",
+    "search": "Search",
+    "code": "Code",
+    "codesearch": "CodeSearch",
+}
+
+
+def _mode_of(path: str) -> Mode:
+    """The mode `mode_mounts` serves at `path` (`/drone` Standard, `/drone-<mode>` the others)."""
+    found: Mode = "standard"
+    for mode in MODES:
+        if path == f"{STANDARD_PATH}-{mode}":
+            found = mode
+    return found
 
 
 async def _shut_down(deck: Deck, runtime: DroneRuntime) -> None:

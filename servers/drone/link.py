@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import collections
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, Self
 
@@ -134,6 +136,14 @@ class LogEntry:
     client: str | None = None
     """Who asked (`servers.auth.identity`: the token's subject, or the remote address); None
     for the link's own commands and calls from outside an HTTP request."""
+    wall: float = field(default_factory=time.time)
+    """Wall-clock time (Unix seconds) beside `at` (the link clock's seconds), so an entry can be
+    matched with other logs and with what people saw happen."""
+
+    @property
+    def wall_iso(self) -> str:
+        """`wall` in ISO 8601, UTC, to the millisecond: `2026-12-08T14:03:07.412+00:00`."""
+        return datetime.fromtimestamp(self.wall, UTC).isoformat(timespec="milliseconds")
 
 
 class _Waiter:
@@ -150,6 +160,15 @@ class _Waiter:
 
 _GUARD_S = 5.0
 """Seconds past a command's last retry deadline before the link stops waiting on the core."""
+SILENT_FIRST_WARNING_S = 3.0
+"""Seconds after start-up before a drone that has not answered is warned about in the log."""
+SILENT_WARNING_EVERY_S = 30.0
+"""Seconds between the warnings while the drone stays silent."""
+SILENT_HINT = (
+    "check that this machine is on the drone's WiFi (TELLO-XXXXXX / RMTT-XXXXXX) or the drone's "
+    "network, that the address is right (--drone-host, TELLO_MCP_DRONE_HOST), and that a firewall "
+    "lets UDP 8890 (state) and 11111 (video) in; `tello-mcp doctor` checks step by step"
+)
 _Loop = Callable[[], Awaitable[None]]
 
 
@@ -161,9 +180,11 @@ class DroneLink:
         *,
         network: DatagramNetwork | None = None,
         log_size: int = 1000,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or LinkConfig()
         self.clock: Clock = clock or MonotonicClock()
+        self._wall = wall_clock
         self._network: DatagramNetwork = network or UdpNetwork()
         self._target = (self.config.drone_host, self.config.drone_port)
         self._core = TelloProtocol(self.config.protocol, connect_at=self.clock.now())
@@ -201,7 +222,7 @@ class DroneLink:
         # The scopes exist (and are registered) before the loops start, so leaving the block
         # right after entering it still cancels them instead of waiting on them forever.
         self._scopes = []
-        for loop in (self._receive_replies, self._receive_state, self._drive):
+        for loop in (self._receive_replies, self._receive_state, self._drive, self._warn_while_silent):
             scope = anyio.CancelScope(shield=True)
             self._scopes.append(scope)
             self._tg.start_soon(self._shielded, loop, scope)
@@ -244,6 +265,25 @@ class DroneLink:
         # through them; __aexit__ cancels these scopes itself once that is done.
         with scope:
             await loop()
+
+    async def _warn_while_silent(self) -> None:
+        """A warning at start-up, then every 30 s, while the drone does not answer: otherwise a
+        drone that is off, out of range or firewalled shows only as tool calls refused later."""
+        started = self.clock.now()
+        wait = SILENT_FIRST_WARNING_S
+        while True:
+            await self.clock.sleep(wait)
+            wait = SILENT_WARNING_EVERY_S
+            now = self.clock.now()
+            if self._core.status(now) is not LinkStatus.DISCONNECTED:
+                continue
+            age = self._core.reply_age(now)
+            self._log.warning(
+                "drone_not_answering",
+                silent_s=round(now - started if age is None else age, 1),
+                heard="never" if age is None else f"last reply {age:.0f} s ago",
+                hint=SILENT_HINT,
+            )
 
     async def _land_if_flying(self) -> None:
         if not self.is_flying():
@@ -432,7 +472,10 @@ class DroneLink:
         except DroneError as exc:
             reading = self.reading()
             if reading.telemetry is None or reading.state_age_s is None:
-                raise NotConnected(f"no live battery reading and no state packet yet ({exc})") from exc
+                raise NotConnected(
+                    f"no battery reading: {str(exc).rstrip('.')}. No state packet has arrived yet "
+                    "either, so there is no last value to report."
+                ) from exc
             return BatteryReading(reading.telemetry.battery_pct, "state", reading.state_age_s, reading.status)
         assert isinstance(reply.value, int)
         return BatteryReading(reply.value, "live", 0.0, self.status())
@@ -723,6 +766,7 @@ class DroneLink:
                 verdict,
                 evidence,
                 client,
+                self._wall(),
             )
         )
 

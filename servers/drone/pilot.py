@@ -395,9 +395,13 @@ class Pilot:
     def _require_connected(self, what: str) -> None:
         reading = self.link.reading()
         if reading.status is not LinkStatus.CONNECTED:
-            age = "never" if reading.state_age_s is None else f"{reading.state_age_s:.1f}s ago"
+            heard = (
+                "no state packet has arrived from the drone yet"
+                if reading.state_age_s is None
+                else f"the last state packet came {reading.state_age_s:.1f} s ago"
+            )
             why = (
-                f"refused {what}: link is {reading.status.value} (last state packet {age}); "
+                f"refused {what}: the link is {reading.status.value}, {heard}; "
                 "flight actions need a live link. Nothing was sent."
             )
             self._log_refusal(what, "not_connected", why)

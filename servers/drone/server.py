@@ -89,6 +89,7 @@ def build_drone_server(
         entries = [
             {
                 "at_s": round(e.at, 3),
+                "at": e.wall_iso,
                 "command": e.command,
                 "outcome": e.outcome,
                 "reply": e.reply,

@@ -226,11 +226,12 @@ def test_runs_unprivileged_and_any_server_by_subcommand(dockerfile: list[list[In
     assert user.isdigit(), "a numeric UID, so runAsNonRoot can check it"
     assert int(user) != 0
     assert only(runtime, "ENTRYPOINT").exec_form() == ["tello-mcp"]
-    assert only(runtime, "CMD").exec_form() == ["serve"]
+    assert only(runtime, "CMD").exec_form() == ["serve", "--sim"]  # run bare: the simulator demo
     env = environment(runtime)
     assert env["PATH"].startswith("/opt/tello-mcp/bin:"), "`tello-mcp` is the venv's"
     assert only(runtime, "EXPOSE").args == env["TELLO_MCP_PORT"]
-    default = plan([], environ=env)  # `docker run tello-mcp`: every server, on 0.0.0.0
+    default = plan(only(runtime, "CMD").exec_form()[1:], environ=env)  # `docker run tello-mcp`
+    assert default.servers["drone"].sim  # every server, the drone on the embedded simulator
     assert default.common.host == "0.0.0.0"
     assert str(default.common.port) == env["TELLO_MCP_PORT"]
     assert set(default.servers) == {name for name, entry in SERVERS.items() if entry.in_all}
@@ -395,7 +396,7 @@ async def _healthcheck(command: list[str], port: int) -> int:
 async def entrypoint(
     dockerfile: list[list[Instruction]], tmp_path: Path, anyio_backend: object
 ) -> AsyncGenerator[tuple[anyio.abc.Process, int]]:
-    """ENTRYPOINT + CMD + `--sim` with the image's environment (but on 127.0.0.1, port 0)."""
+    """ENTRYPOINT + CMD (the simulator demo) with the image's environment (but on 127.0.0.1, port 0)."""
     runtime = dockerfile[-1]
     argv = [str(TELLO_MCP), *only(runtime, "ENTRYPOINT").exec_form()[1:], *only(runtime, "CMD").exec_form()]
     env = {
@@ -405,7 +406,7 @@ async def entrypoint(
         "TELLO_MCP_PORT": "0",
     }
     errors = (tmp_path / "stderr.log").open("wb")
-    process = await anyio.open_process([*argv, "--sim"], env=env, cwd=tmp_path, stderr=errors)
+    process = await anyio.open_process(argv, env=env, cwd=tmp_path, stderr=errors)
     try:
         assert process.stdout is not None
         stdout = BufferedByteReceiveStream(process.stdout)

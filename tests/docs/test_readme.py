@@ -98,7 +98,7 @@ def test_python_snippets_compile() -> None:
 
 
 def test_the_admin_example_body_is_what_the_endpoint_accepts() -> None:
-    [body] = re.findall(r"admin/drone-address -d '([^']+)'", README)
+    [body] = re.findall(r"admin/drone-address .*?-d '([^']+)'", README)
     assert _parse_address(json.loads(body)) is not None
 
 
@@ -150,7 +150,7 @@ async def test_the_djitellopy_snippet_flies_the_simulator() -> None:
 def test_the_settings_table_is_the_generated_one() -> None:
     documented = README.split("<!-- settings:start -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
     generated = subprocess.run(
-        [str(BIN / "tello-mcp"), "settings"], capture_output=True, text=True, check=True
+        [str(BIN / "tello-mcp"), "settings", "--markdown"], capture_output=True, text=True, check=True
     ).stdout
-    assert documented == generated, "regenerate the README's table with `tello-mcp settings`"
+    assert documented == generated, "regenerate the README's table with `tello-mcp settings --markdown`"
     assert settings_table([SERVE, *(entry.settings for entry in SERVERS.values())]) == generated

@@ -67,7 +67,10 @@ async def cli(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
 
 async def test_cli_serves_the_url_it_prints(cli: Cli) -> None:
     assert cli.banner.startswith("tello-mcp ")
-    assert f"{cli.url}  drone (embedded simulator)" in cli.banner
+    assert f"{cli.url}  drone, Standard mode (embedded simulator)" in cli.banner
+    assert f"{cli.base}/drone-search  drone, Search mode (embedded simulator)" in cli.banner
+    assert f"{cli.base}/drone-status  drone (JSON: the drone link's status)" in cli.banner
+    assert "; access control off (probes " in cli.banner
     with anyio.fail_after(20):
         async with httpx.AsyncClient(base_url=cli.base, timeout=10) as http:
             assert (await http.get("/healthz")).status_code == 200
@@ -87,7 +90,7 @@ async def test_every_endpoint_in_the_banner_serves_both_eras(cli: Cli) -> None:
     served: dict[str, str] = {
         m.group(1): m.group(2)
         for line in cli.banner.splitlines()
-        if (m := ENDPOINT.match(line)) and not line.endswith("(web page)")
+        if (m := ENDPOINT.match(line)) and not line.endswith(("(web page)", "status)"))
     }
     pages = [line.split()[0] for line in cli.banner.splitlines() if line.endswith("drone (web page)")]
     assert [page.rsplit("/", 1)[1] for page in pages] == ["deck"], cli.banner

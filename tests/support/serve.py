@@ -1,8 +1,8 @@
 """`tello-mcp serve ...` as a real process, for tests: started, its banner read, stopped.
 
-The banner is one header line saying how many endpoints follow (`... : N MCP endpoints (probes
-...)`), then one line per endpoint (`  URL  NAME (detail)`). Teardown always ends the process:
-SIGTERM, a bounded wait, then SIGKILL.
+The banner is one header line saying how many lines follow (`... : N MCP endpoints and M more
+routes; ...`), then one line per endpoint and route (`  URL  NAME[, MODE] (detail)`). Teardown
+always ends the process: SIGTERM, a bounded wait, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ START_TIMEOUT = 60.0
 """Real seconds for a cold start on a loaded machine (imports dominate)."""
 STOP_TIMEOUT = 20.0
 
-_HEADER = re.compile(r": (\d+) MCP endpoints")
+_HEADER = re.compile(r": (\d+) MCP endpoints?(?: and (\d+) more routes?)?")
 _ENDPOINT = re.compile(r"^  (http://[^ ]+/[a-z-]+)  ([a-z]+)")
 
 
@@ -48,10 +48,19 @@ async def stop(process: Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(command: Sequence[str], stderr: Path, *, cwd: Path | None = None) -> AsyncGenerator[Served]:
-    """Run `command` (a `tello-mcp serve ...` line), yield once its banner is read, stop it after."""
+async def serving(
+    command: Sequence[str], stderr: Path, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> AsyncGenerator[Served]:
+    """Run `command` (a `tello-mcp serve ...` line), yield once its banner is read, stop it after.
+    `env`: the whole environment of the process (default: this one's)."""
     with stderr.open("wb") as errors:
-        process = await anyio.open_process(list(command), cwd=cwd, stdin=subprocess.DEVNULL, stderr=errors)
+        process = await anyio.open_process(
+            list(command),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stderr=errors,
+            env=None if env is None else dict(env),
+        )
     try:
         assert process.stdout is not None
         stdout = BufferedByteReceiveStream(process.stdout)
@@ -59,7 +68,8 @@ async def serving(command: Sequence[str], stderr: Path, *, cwd: Path | None = No
             header = (await stdout.receive_until(b"\n", 4096)).decode()
             count = _HEADER.search(header)
             assert count is not None, f"{header!r} (stderr in {stderr})"
-            lines = [(await stdout.receive_until(b"\n", 4096)).decode() for _ in range(int(count.group(1)))]
+            follow = int(count.group(1)) + int(count.group(2) or 0)
+            lines = [(await stdout.receive_until(b"\n", 4096)).decode() for _ in range(follow)]
         endpoints = {m.group(1): m.group(2) for line in lines if (m := _ENDPOINT.match(line))}
         yield Served(process, "\n".join([header, *lines]), stderr, endpoints)
     finally:
