@@ -20,6 +20,7 @@ from servers.everything.resources import register_completions, register_resource
 from servers.everything.settings import EverythingSettings
 from servers.everything.tools import register_tools
 from servers.resource_updates import ResourceUpdates
+from servers.validation import StrictToolsServer
 
 NAME: Final = "everything"
 
@@ -39,7 +40,7 @@ def build_everything_server(settings: EverythingSettings | None = None) -> MCPSe
     security = (
         RequestStateSecurity(keys=list(settings.request_state_keys)) if settings.request_state_keys else None
     )
-    server: MCPServer[Any] = MCPServer(
+    server = StrictToolsServer(
         name=NAME,
         title="Everything (MCP feature demo)",
         instructions=INSTRUCTIONS,
