@@ -359,11 +359,28 @@ class ArgumentsRefused(ToolError):
 
 
 def close_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` with `additionalProperties: false` where an object schema says nothing about
-    arguments it does not name (the SDK's never do; a tool that takes any says so itself)."""
-    if schema.get("type") == "object" and "additionalProperties" not in schema:
-        return {**schema, "additionalProperties": False}
-    return schema
+    """`schema` as a model reads it: `additionalProperties: false` where an object schema says
+    nothing about arguments it does not name (the SDK's never do; a tool that takes any says so
+    itself), and without the titles pydantic makes up from names ("moveArguments", "Distance
+    Cm"), which say nothing the names do not and cost tokens on every listing."""
+    if schema.get("type") != "object":
+        return schema
+    out = {k: v for k, v in schema.items() if not (k == "title" and str(v).endswith("Arguments"))}
+    props = properties_of(schema)
+    if props:
+        out["properties"] = {name: _untitled(name, prop) for name, prop in props.items()}
+    if "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def _untitled(name: str, prop: object) -> object:
+    if not isinstance(prop, dict):
+        return prop
+    fields = cast(dict[str, Any], prop)
+    if fields.get("title") != name.replace("_", " ").title():
+        return fields
+    return {k: v for k, v in fields.items() if k != "title"}
 
 
 def dedent(text: str | None) -> str | None:
@@ -433,8 +450,11 @@ class StrictToolsServer(MCPServer[Any]):
                 raise self._refuse(name, [unknown], arguments)
         try:
             result = await super().call_tool(name, arguments, context)
-        except UnexpectedToolError:
-            raise
+        except UnexpectedToolError as exc:  # a crash: its text stays in the server's log
+            raise UnexpectedToolError(
+                f"{name} failed on an unexpected error (the server logged it); "
+                "whether it did anything is not known"
+            ) from exc.__cause__
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, ValidationError):

@@ -74,6 +74,13 @@ async def test_every_tool_of_every_server_is_closed_and_dedented() -> None:
         for name, tool in every
         if tool.description and inspect.cleandoc(tool.description) != tool.description
     ] == []
+    assert [name for name, tool in every if str(tool.input_schema.get("title")).endswith("Arguments")] == []
+    assert [
+        f"{name}.{arg}"
+        for name, tool in every
+        for arg, prop in tool.input_schema.get("properties", {}).items()
+        if prop.get("title") == arg.replace("_", " ").title()  # pydantic's made-up titles cost tokens
+    ] == []
     assert all(seen.values()), [label for label, tools in seen.items() if not tools]
     assert {t.name for t in seen["drone-standard"]} >= {"move", "rotate", "flip", "takeoff"}
     assert {t.name for t in seen["drone-search"]} == {"get_tool", "invoke_tool"}

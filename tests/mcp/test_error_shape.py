@@ -25,6 +25,7 @@ from servers.drone.app import running
 from servers.drone.runtime import DroneRuntime
 from servers.drone.server import build_drone_server
 from servers.everything import build_everything_server
+from servers.validation import StrictToolsServer
 from tests.drone_server.harness import KEEPALIVE, http_drone_settings, wait_connected
 from tool_modes.catalog import Upstream
 from tool_modes.code import CodeRunner
@@ -197,3 +198,19 @@ async def test_an_everything_refusal_reads_the_same_on_every_path_and_through_th
         "proxy invoke_tool": "echo takes message; unknown: loud; nothing was called",
         "proxy run_code": "echo takes message; unknown: loud; nothing was called",
     }
+
+
+async def test_a_crash_says_what_is_known_without_the_sdk_prefix() -> None:
+    server = StrictToolsServer(name="crashy")
+
+    @server.tool()
+    async def crash() -> str:  # pyright: ignore[reportUnusedFunction]
+        """Fails in a way nobody anticipated."""
+        raise RuntimeError("secret internal detail")
+
+    async with Client(server) as client:
+        said = _text(await client.call_tool("crash", {}))
+    assert (
+        said
+        == "crash failed on an unexpected error (the server logged it); whether it did anything is not known"
+    )
