@@ -1,8 +1,10 @@
 """Search mode: `get_tool` finds tools by name or need, `invoke_tool` calls one.
 
-Both work on any `ToolCatalog`. `invoke_tool` checks the arguments against the inner tool's
-input schema first, so a mistake comes back as one `isError` result naming every bad field
-and how to fix it, and nothing is called; a valid call returns the inner result unchanged.
+Both work on any `ToolCatalog`. A mistake in `invoke_tool`'s arguments comes back as one
+`isError` result naming every bad field and how to fix it, and nothing is called, in the words
+the tool's own server uses (`servers.validation`): a server of the suite refuses them itself,
+exactly as on its Standard path; any other catalog's calls are checked here first against the
+tool's input schema by the same engine. A valid call returns the inner result unchanged.
 """
 
 from __future__ import annotations
