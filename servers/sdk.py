@@ -3,15 +3,15 @@
 `MCPServer` has no public way to serve `resources/subscribe` (its low-level server does), a
 request's `ServerSession` is a per-request proxy with no public path to the connection that
 identifies a subscriber, and there is no public "is this tool registered" short of listing
-them all, nor a count of the open sessions. These accesses live here, checked by type, and
+them all. These accesses live here, checked by type, and
 `tests/serving/test_sdk_internals.py` exercises them: an SDK upgrade that moves them fails
 there, loudly, not somewhere in a subscription.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
@@ -49,6 +49,52 @@ def connection_of(ctx: ServerRequestContext[Any]) -> Connection:
     if not isinstance(connection, Connection):
         raise SdkChanged(f"ServerSession._connection is {type(connection).__name__}, not Connection")
     return connection
+
+
+def _tool_manager_tools(server: MCPServer[Any]) -> list[Any]:
+    manager: object = getattr(server, "_tool_manager", None)
+    list_tools: object = getattr(manager, "list_tools", None)
+    if not callable(list_tools):
+        raise SdkChanged(f"MCPServer._tool_manager.list_tools is missing (manager: {type(manager).__name__})")
+    return list(cast(Iterable[Any], list_tools()))
+
+
+def tool_schema(server: MCPServer[Any], name: str) -> dict[str, Any] | None:
+    """The input schema `server` registered for tool `name` (None: no such tool), without
+    building the whole tools list."""
+    manager: object = getattr(server, "_tool_manager", None)
+    get_tool: object = getattr(manager, "get_tool", None)
+    if not callable(get_tool):
+        raise SdkChanged(f"MCPServer._tool_manager.get_tool is missing (manager: {type(manager).__name__})")
+    tool: object = get_tool(name)
+    if tool is None:
+        return None
+    schema: object = getattr(tool, "parameters", None)
+    if not isinstance(schema, dict):
+        raise SdkChanged(f"a registered tool's parameters are {type(schema).__name__}, not a JSON schema")
+    return cast(dict[str, Any], schema)
+
+
+def registered_tools(server: MCPServer[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every tool `server` has, as (name, input schema)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for tool in _tool_manager_tools(server):
+        name: object = getattr(tool, "name", None)
+        schema: object = getattr(tool, "parameters", None)
+        if not isinstance(name, str) or not isinstance(schema, dict):
+            raise SdkChanged("a registered tool has no name or no JSON schema")
+        out.append((name, cast(dict[str, Any], schema)))
+    return out
+
+
+def has_output_schema(server: MCPServer[Any], name: str) -> bool:
+    """Whether `server`'s tool `name` declares structured output (its result is the SDK's)."""
+    manager: object = getattr(server, "_tool_manager", None)
+    get_tool: object = getattr(manager, "get_tool", None)
+    if not callable(get_tool):
+        raise SdkChanged(f"MCPServer._tool_manager.get_tool is missing (manager: {type(manager).__name__})")
+    tool: object = get_tool(name)
+    return tool is not None and getattr(tool, "output_schema", None) is not None
 
 
 def session_count(manager: StreamableHTTPSessionManager) -> int:

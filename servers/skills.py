@@ -43,6 +43,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, PaginatedRequestParams, RequestParams, Resource
 
 from servers.sdk import lowlevel
+from servers.validation import describe
 
 SKILLS_EXTENSION: Final = "io.modelcontextprotocol/skills"
 """The skills extension's identifier (SEP-2640), declared under `capabilities.extensions`."""
@@ -64,6 +65,11 @@ class SkillError(ValueError):
     """A skill or prompt file that does not have the documented form."""
 
 
+_RANGE_KEYS = ("type", "minimum", "maximum")
+"""What a prompt argument may declare beyond its name: an `integer` or `number` and its range,
+checked before the prompt is rendered (prompt arguments arrive as text)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CannedPrompt:
     name: str
@@ -71,6 +77,8 @@ class CannedPrompt:
     description: str
     arguments: tuple[PromptArgument, ...]
     template: str
+    ranges: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """Per argument name, its declared type and range (JSON-schema words)."""
 
     def render(self, arguments: dict[str, str]) -> str:
         unknown = set(arguments) - {a.name for a in self.arguments}
@@ -79,7 +87,25 @@ class CannedPrompt:
         missing = [a.name for a in self.arguments if a.required and not arguments.get(a.name)]
         if missing:
             raise SkillError(f"prompt {self.name!r} needs {', '.join(missing)}")
+        problems = [p for name, spec in self.ranges if (p := _out_of_range(name, arguments.get(name), spec))]
+        if problems:
+            raise SkillError(f"prompt {self.name!r}: {'; '.join(problems)}")
         return _PLACEHOLDER.sub(lambda m: arguments.get(m.group(1), ""), self.template)
+
+
+def _out_of_range(name: str, text: str | None, spec: dict[str, Any]) -> str | None:
+    """Why a prompt argument's text is not the number its prompt declares, in the suite's
+    wording of argument errors ("side_cm must be an integer between 20 and 200 (got 'abc')")."""
+    if not text:  # an optional argument left empty: the prompt says its default
+        return None
+    try:
+        value = int(text) if spec.get("type") == "integer" else float(text)
+    except ValueError:
+        value = None
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if value is None or (low is not None and value < low) or (high is not None and value > high):
+        return f"{name} must be {describe(spec)} (got {text[:60]!r})"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +188,21 @@ def _argument(item: object, path: Path) -> PromptArgument:
     )
 
 
+def _range(item: object, path: Path) -> dict[str, Any] | None:
+    """An argument's declared type and range, if it declares one (`type: integer`, `minimum`,
+    `maximum`)."""
+    spec = cast("dict[str, Any]", item)
+    declared = {k: spec[k] for k in _RANGE_KEYS if k in spec}
+    if not declared:
+        return None
+    if declared.get("type") not in ("integer", "number"):
+        raise SkillError(f"{path}: an argument with a range needs type integer or number")
+    for key in ("minimum", "maximum"):
+        if key in declared and not isinstance(declared[key], int | float):
+            raise SkillError(f"{path}: {key} must be a number")
+    return declared
+
+
 def load_prompt(path: Path) -> CannedPrompt:
     meta, body = _split(path)
     name = _required(meta, "name", path)
@@ -170,13 +211,20 @@ def load_prompt(path: Path) -> CannedPrompt:
     if not isinstance(raw_args, list):
         raise SkillError(f"{path}: 'arguments' must be a list")
     arguments = [_argument(item, path) for item in cast("list[object]", raw_args)]
+    ranges = tuple(
+        (a.name, spec)
+        for a, item in zip(arguments, cast("list[object]", raw_args), strict=True)
+        if (spec := _range(item, path)) is not None
+    )
     declared = {a.name for a in arguments}
     used = set(_PLACEHOLDER.findall(body))
     if used != declared:
         raise SkillError(
             f"{path}: placeholders {sorted(used)} do not match declared arguments {sorted(declared)}"
         )
-    return CannedPrompt(name, _optional(meta, "title", path), description, tuple(arguments), body.strip())
+    return CannedPrompt(
+        name, _optional(meta, "title", path), description, tuple(arguments), body.strip(), ranges
+    )
 
 
 def load_skill(path: Path) -> Skill:
@@ -394,6 +442,8 @@ def _renderer(canned: CannedPrompt) -> Any:
         try:
             return [UserMessage(canned.render(arguments))]
         except SkillError as exc:
-            raise ValueError(str(exc)) from exc
+            # Invalid params, worded: the SDK turns any other exception into "Internal server
+            # error", and the caller would not learn which argument to fix.
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
 
     return render

@@ -51,6 +51,8 @@ from mcp_types import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from servers.validation import StrictToolsServer
+
 __all__ = [
     "ServerCatalog",
     "ToolCatalog",
@@ -135,6 +137,8 @@ class ServerCatalog:
 
     def __init__(self, server: MCPServer[Any]) -> None:
         self.server = server
+        self.checks_arguments = isinstance(server, StrictToolsServer)
+        """A server of the suite refuses bad arguments itself, in its own Standard words."""
 
     async def list_tools(self) -> list[Tool]:
         return for_the_model(await self.server.list_tools())

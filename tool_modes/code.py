@@ -79,14 +79,14 @@ class TraceEntry:
     def __post_init__(self) -> None:
         self.size = json_size(self.arguments)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, with_error: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
             "arguments": self.arguments,
             "outcome": self.outcome,
             "ms": round(self.ms, 3),
         }
-        if self.error is not None:
+        if self.error is not None and with_error:
             out["error"] = self.error
         return out
 
@@ -108,32 +108,42 @@ class RunOutcome:
     max_bytes: int = SandboxLimits.max_output_bytes
     """Cap on the JSON of the whole result (result, logs, trace, error); see `to_result`."""
 
+    def _stated_once(self) -> tuple[str | None, int | None]:
+        """The run's error as the model reads it, and the trace entry it came from, if any: a
+        tool error nobody caught is the failed call's own words (not "ToolError: ..." beside a
+        copy in the trace), stated once, in `error`."""
+        if self.error is None or not self.error.startswith(_TOOL_ERROR):
+            return self.error, None
+        said = self.error[len(_TOOL_ERROR) :]
+        for i in range(len(self.trace) - 1, -1, -1):
+            if self.trace[i].outcome == "error" and self.trace[i].error == said:
+                return said, i
+        return self.error, None
+
     def structured(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "result": self.result,
-            "logs": self.logs,
-            "trace": [entry.to_json() for entry in self.trace],
-        }
-        if self.error is not None:
-            out["error"] = self.error
+        error, source = self._stated_once()
+        out: dict[str, Any] = {} if error is None else {"error": error}
+        out["result"] = self.result
+        out["logs"] = self.logs
+        out["trace"] = [entry.to_json(with_error=i != source) for i, entry in enumerate(self.trace)]
         return out
 
     def to_result(self) -> CallToolResult:
         """The run as a tool result whose JSON fits `max_bytes` and any transport can send:
         cut to the cap with a `truncated` note (`tool_modes.bounds.bound_run`), lone surrogates
-        replaced and over-deep values cut, so even a failed run carries its whole trace."""
-        head = transportable({k: v for k, v in self.structured().items() if k != "trace"})
-        whole = bound_run(
-            {**head, "trace": [entry.to_json() for entry in self.trace]},
-            self.max_bytes,
-            [entry.size for entry in self.trace],
-        )
-        structured = cast(dict[str, Any], transportable(whole))
-        text = json.dumps(structured, ensure_ascii=False)
-        if self.error is not None:
-            text = f"Error: {structured.get('error', self.error)}\n{text}"
+        replaced and over-deep values cut, so even a failed run carries its whole trace. The
+        text is that JSON, compact, its error (if any) first and only once."""
+        whole = self.structured()
+        head = transportable({k: v for k, v in whole.items() if k != "trace"})
+        bounded = bound_run({**head, "trace": whole["trace"]}, self.max_bytes, [e.size for e in self.trace])
+        structured = cast(dict[str, Any], transportable(bounded))
+        text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
         content: list[ContentBlock] = [TextContent(type="text", text=text), *self.images]
         return CallToolResult(content=content, structured_content=structured, is_error=self.error is not None)
+
+
+_TOOL_ERROR: Final = "ToolError: "
+"""How the sandbox names a tool call's rejection that the script did not catch."""
 
 
 class CodeRunner:

@@ -37,8 +37,16 @@ from mcp_types import (
 from pydantic import Field
 
 from servers.auth.scopes import refuse_mode_tool
+from servers.validation import StrictToolsServer
 from tool_modes.catalog import ServerCatalog, ToolCatalog, error_result, terminal
-from tool_modes.search import DEFAULT_MATCHES, MAX_MATCHES, SearchFacade, check_arguments, matches_result
+from tool_modes.search import (
+    DEFAULT_MATCHES,
+    MAX_MATCHES,
+    NOTHING_CALLED,
+    SearchFacade,
+    argument_refusal,
+    matches_result,
+)
 
 if TYPE_CHECKING:
     # Only the caller builds and starts the sandbox; search mode never loads it.
@@ -162,13 +170,15 @@ def build_catalog_server(
     if mode in ("code", "codesearch") and code_runner is None:
         raise ValueError(f"{mode} mode needs a started tool_modes.code.CodeRunner (code_runner=...)")
     note = _MODE_NOTE[mode]
-    server: MCPServer[Any] = MCPServer(
+    # Strict: the facade's own tools are closed and refuse in the suite's one wording too.
+    server = StrictToolsServer(
         name=name,
         title=title,
         instructions=f"{instructions.rstrip()}\n\n{note}" if instructions else note,
         version=version,
         subscriptions=False,
     )
+    server.refused = NOTHING_CALLED
     search = SearchFacade(catalog, call_as=_js_names() if mode == "codesearch" else None)
     descriptions: dict[str, Callable[[list[Tool]], str]] = {}
 
@@ -261,11 +271,9 @@ def _add_run_code(server: MCPServer[Any], catalog: ToolCatalog, runner: CodeRunn
             tool = by_name.get(name)
             if tool is None:
                 return error_result(f"there is no tool named {name!r}")
-            problems = check_arguments(tool, arguments)
-            if problems:
-                return error_result(
-                    f"invalid arguments for {name}; nothing was called: " + "; ".join(problems)
-                )
+            refused = argument_refusal(catalog, tool, arguments, tools)
+            if refused is not None:
+                return error_result(refused)
             # A script cannot be suspended for an input_required round: such a call fails.
             return terminal(await catalog.call(name, arguments, ctx, resumable=False), name)
 

@@ -1,25 +1,24 @@
 """Search mode: `get_tool` finds tools by name or need, `invoke_tool` calls one.
 
-Both work on any `ToolCatalog`. `invoke_tool` checks the arguments against the inner tool's
-input schema first, so a mistake comes back as one `isError` result naming every bad field
-and how to fix it, and nothing is called; a valid call returns the inner result unchanged.
+Both work on any `ToolCatalog`. A mistake in `invoke_tool`'s arguments comes back as one
+`isError` result naming every bad field and how to fix it, and nothing is called, in the words
+the tool's own server uses (`servers.validation`): a server of the suite refuses them itself,
+exactly as on its Standard path; any other catalog's calls are checked here first against the
+tool's input schema by the same engine. A valid call returns the inner result unchanged.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import structlog
-from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool
 from pydantic import BaseModel, Field
 
+from servers.validation import argument_problems, dedent, refusal
 from tool_modes.bounds import MAX_NAME_CHARS, MAX_QUERY_CHARS, too_long, transportable
 from tool_modes.catalog import ToolCatalog, error_result
 from tool_modes.ranking import ToolIndex
@@ -30,6 +29,7 @@ __all__ = [
     "SearchFacade",
     "ToolMatch",
     "ToolMatches",
+    "argument_refusal",
     "check_arguments",
 ]
 
@@ -60,17 +60,12 @@ def _match(tool: Tool, call_as: str | None = None) -> ToolMatch:
         name=tool.name,
         call_as=call_as if call_as != tool.name else None,
         title=tool.title,
-        description=_dedent(tool.description or ""),
+        description=dedent(tool.description) or "",
         input_schema=tool.input_schema,
         annotations=tool.annotations.model_dump(mode="json", by_alias=True, exclude_none=True)
         if tool.annotations is not None
         else None,
     )
-
-
-def _dedent(text: str) -> str:
-    """Docstring-derived descriptions carry their source indentation; it costs tokens."""
-    return "\n".join(line.strip() for line in text.strip().splitlines())
 
 
 class SearchFacade:
@@ -137,15 +132,10 @@ class SearchFacade:
                 "Call get_tool with the name or what you need done to find the right one."
             )
         args = dict(arguments or {})
-        problems = check_arguments(tool, args)
-        if problems:
-            _log.info("invoke_tool_rejected", tool=name, problems=len(problems))
-            return error_result(
-                f"invoke_tool: invalid arguments for {name}; nothing was called.\n"
-                + "\n".join(f"- {p}" for p in problems)
-                + f"\n{name} takes: {', '.join(_properties(tool.input_schema)) or 'no arguments'} "
-                f"(get_tool {json.dumps(name)} shows its full input schema)"
-            )
+        refused = argument_refusal(self.catalog, tool, args, index.tools)
+        if refused is not None:
+            _log.info("invoke_tool_rejected", tool=name)
+            return error_result(refused)
         result = await self.catalog.call(name, args, ctx)
         if isinstance(result, CallToolResult):
             return _transportable_result(result)
@@ -163,88 +153,27 @@ def _transportable_result(result: CallToolResult) -> CallToolResult:
     return result.model_copy(update={"content": content, "structured_content": structured})
 
 
-MAX_PROBLEMS: Final = 10
-"""Problems an argument error lists; the rest are counted. 87,000 wrong keys once made a 5.6 MB
-error that no transport would carry, so the agent learnt nothing."""
-MAX_PROBLEM_CHARS: Final = 300
+def check_arguments(tool: Tool, arguments: Mapping[str, Any], tools: Sequence[Tool] = ()) -> list[str]:
+    """How `arguments` breaks `tool`'s input schema, in the words a server of the suite uses for
+    its own tools (`servers.validation`): unknown arguments first (and which of `tools` they
+    may belong to), then each bad or missing one, at most `servers.validation.MAX_PROBLEMS`."""
+    siblings = [(t.name, t.input_schema) for t in tools]
+    return argument_problems(tool.name, tool.input_schema, arguments, siblings)
 
 
-def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> list[str]:
-    """How `arguments` breaks `tool`'s input schema, each problem naming the field and the fix:
-    the first `MAX_PROBLEMS`, each cut to `MAX_PROBLEM_CHARS`, then a count of the rest."""
-    schema = tool.input_schema
-    properties = _properties(schema)
-    problems: list[str] = []
-    unknown = [k for k in arguments if k not in properties]
-    if "properties" in schema and schema.get("additionalProperties") is None and unknown:
-        takes = ", ".join(properties) or "no arguments"
-        problems += [
-            f"{k[:60]}: not an argument of {tool.name}; it takes {takes}" for k in unknown[:MAX_PROBLEMS]
-        ]
-        if len(unknown) > MAX_PROBLEMS:
-            problems.append(f"and {len(unknown) - MAX_PROBLEMS} more unknown arguments")
-    validator_class: type[Validator] = validator_for(schema)
-    found = list(itertools.islice(validator_class(schema).iter_errors(dict(arguments)), MAX_PROBLEMS + 1))
-    errors = sorted(found[:MAX_PROBLEMS], key=lambda e: list(e.absolute_path))
-    problems += [_cut(_explain(e, properties)) for e in errors]
-    if len(found) > MAX_PROBLEMS:
-        problems.append("and more problems of the same kind")
-    return problems
+def argument_refusal(
+    catalog: ToolCatalog, tool: Tool, arguments: Mapping[str, Any], tools: Sequence[Tool]
+) -> str | None:
+    """Why a call cannot go ahead, worded once for every path (Standard, `invoke_tool`,
+    `run_code`), or None. A catalog that checks its own calls (a server of the suite) is left to
+    refuse them itself, in exactly its Standard words; any other is checked here first."""
+    if getattr(catalog, "checks_arguments", False):
+        return None
+    problems = check_arguments(tool, arguments, tools)
+    return refusal(problems, NOTHING_CALLED) if problems else None
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 3] + "..."
-
-
-def _properties(schema: Mapping[str, Any]) -> dict[str, Any]:
-    props = schema.get("properties")
-    return cast("dict[str, Any]", props) if isinstance(props, dict) else {}
-
-
-def _explain(error: ValidationError, properties: Mapping[str, Any]) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"{missing}: required but missing; pass {missing} ({_describe(properties.get(missing))})"
-    field = path or "(arguments)"
-    top = str(error.absolute_path[0]) if error.absolute_path else ""
-    allowed = _describe(properties.get(top)) if top else ""
-    fix = f"; expected {allowed}" if allowed else ""
-    return f"{field}: {error.message}{fix}"
-
-
-def _describe(schema: object) -> str:
-    """A field's schema in a few words: type, range or choices, and its description."""
-    if not isinstance(schema, dict):
-        return "see the input schema"
-    fields = cast("dict[str, Any]", schema)
-    parts: list[str] = []
-    options = fields.get("anyOf")
-    if isinstance(options, list):
-        parts.append(" or ".join(_type_words(cast("dict[str, Any]", o)) for o in cast("list[Any]", options)))
-    else:
-        parts.append(_type_words(fields))
-    if "description" in fields:
-        parts.append(str(fields["description"]))
-    return ", ".join(p for p in parts if p)
-
-
-def _type_words(schema: Mapping[str, Any]) -> str:
-    if "enum" in schema:
-        return "one of " + ", ".join(json.dumps(v) for v in cast("Sequence[Any]", schema["enum"]))
-    if "const" in schema:
-        return json.dumps(schema["const"])
-    words = str(schema.get("type", ""))
-    low, high = schema.get("minimum"), schema.get("maximum")
-    if low is not None and high is not None:
-        words += f" {low}..{high}"
-    elif low is not None:
-        words += f" >= {low}"
-    elif high is not None:
-        words += f" <= {high}"
-    if "pattern" in schema:
-        words += f" matching {schema['pattern']}"
-    return words.strip()
+NOTHING_CALLED: Final = "nothing was called"
 
 
 def matches_result(matches: ToolMatches) -> CallToolResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Literal
+from typing import Final, Literal
 
 import anyio
 import structlog
@@ -296,11 +296,11 @@ class Pilot:
         height = self._height()
         if height < self.envelope.min_height_cm:
             raise SafetyViolation(
-                f"refused {command.text!r}: the drone is at {height:.0f} cm, below the safety envelope's "
+                f"refused {_said(command)!r}: the drone is at {height:.0f} cm, below the safety envelope's "
                 f"min_height_cm={self.envelope.min_height_cm}; a flip dips. Nothing was sent.",
                 limit="min_height_cm",
             )
-        self._require_connected(command.text)
+        self._require_connected(_said(command))
         battery = await self.link.battery()
         if battery.percent < self.envelope.min_flip_battery:
             raise SafetyViolation(
@@ -413,7 +413,7 @@ class Pilot:
         checks the link's freshness last, just before sending."""
         if not self.link.is_flying():
             raise SafetyViolation(
-                f"refused {command.text!r}: the drone is not flying (take off first). Nothing was sent.",
+                f"refused {_said(command)!r}: the drone is not flying (take off first). Nothing was sent.",
                 limit="not_flying",
             )
         if self.position is None:  # flying, but not through us (e.g. after a restart)
@@ -511,3 +511,12 @@ class Pilot:
 
 
 __all__ = ["Pilot", "Progress", "freshness", "telemetry_model"]
+
+
+_FLIP_WORDS: Final = {f"flip {letter}": f"flip {word}" for word, letter in commands.FLIP_DIRECTIONS.items()}
+
+
+def _said(command: Command) -> str:
+    """A command as a refusal names it: in the tool's words where the SDK abbreviates them
+    (`flip l` is `flip left`); the flight log keeps the command as sent."""
+    return _FLIP_WORDS.get(command.text, command.text)

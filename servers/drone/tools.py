@@ -37,6 +37,7 @@ from servers.drone.models import (
 from servers.drone.pilot import Pilot, Progress
 from servers.drone.runtime import DroneRuntime
 from servers.drone.scopes import DRONE_SCOPES
+from servers.validation import StrictToolsServer
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -173,6 +174,8 @@ def register_tools(
         return register
 
     declare_scopes(server, DRONE_SCOPES)  # the scope each tool takes (servers/drone/scopes.py)
+    if isinstance(server, StrictToolsServer):
+        server.add_argument_hint("rotate", _rotate_hint)
     _reads(tool, pilot)
     _flight(tool, pilot)
     _camera(tool, runtime)
@@ -442,6 +445,17 @@ def _rmtt(tool: ToolDecorator, pilot: Callable[[], Pilot]) -> None:
                     raise OutOfRange("text", None, "1..70 characters (required in scroll mode)")
                 command = commands.matrix_scroll(direction[0], color, rate_hz, text)
         return await pilot().send(command)
+
+
+def _rotate_hint(arguments: Mapping[str, Any]) -> str | None:
+    """A negative angle means the other way round: say which direction that is."""
+    degrees = arguments.get("degrees")
+    if not isinstance(degrees, int) or isinstance(degrees, bool) or not -360 <= degrees < 0:
+        return None
+    other = {"clockwise": "counter-clockwise", "counter-clockwise": "clockwise"}.get(
+        str(arguments.get("direction")), "the other direction"
+    )
+    return f"to turn the other way, rotate {other} {-degrees} degrees"
 
 
 async def _confirm_emergency(confirm: bool, ctx: Context) -> Elicit[_Confirm] | _Confirm:

@@ -22,6 +22,7 @@ from servers.everything.settings import EverythingSettings
 from servers.everything.tools import register_tools
 from servers.resource_updates import ResourceUpdates
 from servers.sdk import prompt_errors_as_invalid_params
+from servers.validation import StrictToolsServer
 
 NAME: Final = "everything"
 
@@ -41,7 +42,7 @@ def build_everything_server(settings: EverythingSettings | None = None) -> MCPSe
     security = (
         RequestStateSecurity(keys=list(settings.request_state_keys)) if settings.request_state_keys else None
     )
-    server: MCPServer[Any] = MCPServer(
+    server = StrictToolsServer(
         name=NAME,
         title="Everything (MCP feature demo)",
         instructions=INSTRUCTIONS,

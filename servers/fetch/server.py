@@ -30,6 +30,7 @@ from servers.fetch.fetcher import Fetcher, Page
 from servers.fetch.settings import FetchSettings
 from servers.fetch.workers import ConversionFailed, ConversionTimeout, ConverterPool, shared_pool
 from servers.sdk import prompt_errors_as_invalid_params
+from servers.validation import StrictToolsServer
 
 INSTRUCTIONS: Final = """\
 Fetches web pages from the public internet. HTML comes back as readable markdown, other text
@@ -108,9 +109,7 @@ def build_fetch_server(
     config = settings or FetchSettings()
     fetcher = Fetcher(config)
     pool = converter or shared_pool()
-    server: MCPServer[Any] = MCPServer(
-        name=name, title="Website fetcher", instructions=INSTRUCTIONS, version="0.1.0"
-    )
+    server = StrictToolsServer(name=name, title="Website fetcher", instructions=INSTRUCTIONS, version="0.1.0")
 
     async def fetch(
         url: Annotated[str, Field(description="URL to fetch (http or https)")],
