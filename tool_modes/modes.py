@@ -15,6 +15,7 @@ a resource update published by the inner server reaches subscribers of every mod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, get_args
 
@@ -85,7 +86,7 @@ RUN_CODE_ARG = "JavaScript to run; the tools are async global functions (see the
 
 GET_TOOL = """\
 Find the right tool among this server's {count} tools. Give a tool name or a few words \
-saying what you need done (e.g. "battery level", "turn around"). Returns the best matches, \
+saying what you need done{examples}. Returns the best matches, \
 best first, each with its full description and input schema, so you can call it straight \
 away with {caller}{how}.{names}"""
 
@@ -250,7 +251,7 @@ def _add_get_tool(
 
     how = " (in a script, as the function `call_as` or else `name`)" if caller == "run_code" else ""
     descriptions["get_tool"] = lambda tools: GET_TOOL.format(
-        count=len(tools), caller=caller, how=how, names=_names(tools)
+        count=len(tools), caller=caller, how=how, names=_names(tools), examples=_examples(tools)
     )
 
 
@@ -282,6 +283,18 @@ def _add_run_code(server: MCPServer[Any], catalog: ToolCatalog, runner: CodeRunn
 
         outcome = await runner.run(code, tools, call, on_progress=on_progress)
         return outcome.to_result()
+
+
+def _examples(tools: list[Tool]) -> str:
+    """` (e.g. "battery level", "take off")`: what two of the served tools do, in their own
+    titles where those say more than the name, so the example fits any server."""
+
+    def spaced(name: str) -> str:
+        return " ".join(w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+|\d+", name))
+
+    telling = [t.title.lower() for t in tools if t.title and t.title.lower() != spaced(t.name)]
+    words = (telling + [spaced(t.name) for t in tools])[:2]
+    return " (e.g. " + ", ".join(f'"{w}"' for w in words) + ")" if words else ""
 
 
 def _names(tools: list[Tool]) -> str:

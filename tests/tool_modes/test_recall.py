@@ -58,3 +58,33 @@ def test_gibberish_still_matches_nothing(tools: dict[str, list[Tool]]) -> None:
     index = ToolIndex(tools["everything"])
     assert index.search("zzqx wibble", limit=3) == []
     assert index.search("", limit=3) == []
+
+
+# The generic facades speak about the tools they serve: their examples come from the tool set.
+
+
+@pytest.mark.anyio
+async def test_get_tool_examples_come_from_the_served_tools() -> None:
+    import anyio
+    from mcp import Client
+
+    from servers.everything.server import build_everything_server
+    from tool_modes.modes import build_mode_server
+
+    search = build_mode_server(build_everything_server(), "search")
+    with anyio.fail_after(10):
+        async with Client(search) as client:
+            listed = {t.name: t for t in (await client.list_tools()).tools}
+    description = listed["get_tool"].description or ""
+    assert '(e.g. "echo", "get sum")' in description
+    assert "battery" not in description
+
+
+def test_run_code_example_calls_a_served_tool(tools: dict[str, list[Tool]]) -> None:
+    from tool_modes.sandbox.api import describe_api
+
+    everything = describe_api(tools["everything"], index_only=False)
+    assert "await echo({message: 'text'})" in everything
+    assert "move(" not in everything
+    drone = describe_api(tools["drone"], index_only=True)
+    assert "await get_sensor({sensor: 'height'})" in drone

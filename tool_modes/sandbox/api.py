@@ -184,6 +184,43 @@ def _summary(tool: Tool) -> str:
     return sentence if len(sentence) <= 120 else sentence[:117] + "..."
 
 
+def example_call(tools: Sequence[Tool], names: Mapping[str, str]) -> str:
+    """A call of one of `tools` as a script writes it, with plausible arguments from its schema
+    (`get_sensor({sensor: 'height'})`): the first tool that takes arguments, else the first."""
+    if not tools:
+        return "tool({})"
+    takes = [t for t in tools if (t.input_schema or {}).get("properties")]
+    tool = (takes or list(tools))[0]
+    props = cast(dict[str, Any], (tool.input_schema or {}).get("properties") or {})
+    required = [k for k in cast(list[str], (tool.input_schema or {}).get("required") or []) if k in props]
+    shown = required or list(props)[:1]
+    args = ", ".join(f"{_key(k)}: {_example_value(props[k])}" for k in shown[:3])
+    return f"{names.get(tool.name, tool.name)}({{{args}}})"
+
+
+def _example_value(schema: object) -> str:
+    fields = cast(dict[str, Any], schema) if isinstance(schema, dict) else {}
+    if "default" in fields and fields["default"] is not None:
+        return _js_literal(fields["default"])
+    if isinstance(fields.get("enum"), list) and fields["enum"]:
+        return _js_literal(fields["enum"][0])
+    kind = fields.get("type")
+    if kind in ("integer", "number"):
+        low = fields.get("minimum")
+        return _js_literal(low if low is not None else 1)
+    if kind == "boolean":
+        return "true"
+    if kind == "array":
+        return "[]"
+    if kind == "object":
+        return "{}"
+    return "'text'"
+
+
+def _js_literal(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
 def describe_api(tools: Sequence[Tool], *, index_only: bool, limits: SandboxLimits | None = None) -> str:
     """The `run_code` tool description: how scripts work, then the tools as a typed API.
 
@@ -193,7 +230,7 @@ def describe_api(tools: Sequence[Tool], *, index_only: bool, limits: SandboxLimi
     names = js_names(tools)
     head = [
         "Run JavaScript in a sandbox (QuickJS) that calls the tools below. Each tool is an async",
-        "global function taking one object: `const r = await move({direction: 'up', distance_cm: 50})`.",
+        f"global function taking one object: `const r = await {example_call(tools, names)}`.",
         "Top-level `await` works; the value of the last expression (or a top-level `return`) is",
         "the result. console.log/info/warn/error are captured. Returns JSON {result, logs, trace}",
         "(trace: every tool call with its arguments, outcome and ms). A failing tool throws an",
