@@ -197,17 +197,34 @@ class Admission:
         self.in_flight += 1
         self.by_client[client] += 1
         ticket: int | None = None
-        try:
-            if self.turns is not None:
-                ticket = await self.turns.take()
-            await self.app(scope, replayed, send)
-        finally:
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
             if ticket is not None and self.turns is not None:
                 self.turns.give(ticket)
             self.in_flight -= 1
             self.by_client[client] -= 1
             if self.by_client[client] <= 0:
                 del self.by_client[client]
+
+        async def sending(message: Message) -> None:
+            # The slot is free before the last byte leaves: a keep-alive client may send its
+            # next request the moment it has the answer, and must not find itself still
+            # counted (64 clients behind one address were shed at a bound of 64).
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+            await send(message)
+
+        try:
+            if self.turns is not None:
+                ticket = await self.turns.take()
+            await self.app(scope, replayed, sending)
+        finally:
+            release()
 
     def _refusal(self, client: str) -> tuple[int, str] | None:
         s = self.settings

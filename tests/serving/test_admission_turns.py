@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from servers.admission import AdmissionSettings, Turns
+from servers.admission import Admission, AdmissionSettings, Turns
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 
@@ -69,3 +70,32 @@ def test_turn_settings_are_checked() -> None:
         AdmissionSettings(turn_s=0)
     with pytest.raises(ValueError, match="0 \\(off\\) or positive"):
         AdmissionSettings(turns=-1)
+
+
+async def test_the_slot_is_free_before_the_answer_leaves() -> None:
+    """A keep-alive client sends its next request the moment it has the answer: by then it
+    must no longer be counted, or a client at its bound is shed for a request already done."""
+    counted_when_answered: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    admission = Admission(app, settings=AdmissionSettings(total=1, per_client=1), mounts=["/mcp"])
+
+    async def outer_send(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            counted_when_answered.append(admission.in_flight + sum(admission.by_client.values()))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b'{"jsonrpc":"2.0","id":1,"method":"ping"}'}
+
+    scope: Scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": []}
+    scope["client"] = ("10.0.0.1", 1)
+    for _ in range(3):
+        await admission(scope, receive, outer_send)
+    assert counted_when_answered == [0, 0, 0]
+    assert admission.in_flight == 0
+    assert not admission.by_client
