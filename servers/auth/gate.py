@@ -125,7 +125,7 @@ class AccessGate:
     async def _identified(self, scope: Scope, receive: Receive, send: Send) -> None:
         reset = limiter_var.set(self.limiter)
         try:
-            with bound_client(client_of(scope)):
+            with bound_client(client_of(scope), scope.get("path")):
                 await self.app(scope, receive, send)
         finally:
             limiter_var.reset(reset)

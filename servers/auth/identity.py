@@ -18,17 +18,24 @@ import structlog
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import Scope
 
-__all__ = ["LOG_KEY", "bound_client", "client_of", "current_client"]
+__all__ = ["LOG_KEY", "bound_client", "client_of", "current_client", "current_path"]
 
 LOG_KEY: Final = "client"
 """The structlog key the identity is logged under."""
 
 _client: ContextVar[str | None] = ContextVar("tello_mcp_client", default=None)
+_path: ContextVar[str | None] = ContextVar("tello_mcp_path", default=None)
 
 
 def current_client() -> str | None:
     """The calling client's identity, or None outside an HTTP request (stdio, in-process)."""
     return _client.get()
+
+
+def current_path() -> str | None:
+    """The mounted path the calling request came in on (`/drone-search`: the tool mode it
+    uses), or None outside an HTTP request."""
+    return _path.get()
 
 
 def client_of(scope: Scope) -> str:
@@ -45,11 +52,15 @@ def client_of(scope: Scope) -> str:
 
 
 @contextlib.contextmanager
-def bound_client(client: str) -> Generator[None]:
-    """`client` as `current_client()` and in every log line, for the block."""
+def bound_client(client: str, path: str | None = None) -> Generator[None]:
+    """`client` as `current_client()` (and `path` as `current_path()`) and in every log line,
+    for the block."""
     token = _client.set(client)
+    path_token = _path.set(path)
+    bound = {LOG_KEY: client, **({"path": path} if path is not None else {})}
     try:
-        with structlog.contextvars.bound_contextvars(**{LOG_KEY: client}):
+        with structlog.contextvars.bound_contextvars(**bound):
             yield
     finally:
+        _path.reset(path_token)
         _client.reset(token)

@@ -94,7 +94,7 @@ class Deck:
         for e in link.flight_log:
             if e.client is None:
                 continue
-            a = agents.setdefault(e.client, {"client": e.client, "calls": 0})
+            a = agents.setdefault(f"{e.client} {e.path}", {"client": e.client, "path": e.path, "calls": 0})
             a["calls"] += 1
             a["last_call"] = e.command
             a["last_at"] = round(now_wall - (now - e.at), 3)
@@ -126,6 +126,7 @@ class Deck:
                     "at": round(now_wall - (now - e.at), 3),
                     "command": e.command,
                     "client": e.client,
+                    "path": e.path,
                     "outcome": e.outcome if e.verdict is None else f"{e.outcome} ({e.verdict})",
                     "reply": e.reply,
                     "latency_ms": round(e.latency_s * 1000, 1),

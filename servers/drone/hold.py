@@ -21,7 +21,7 @@ import anyio
 import structlog
 
 from servers import metrics
-from servers.auth.identity import current_client
+from servers.auth.identity import current_client, current_path
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import SafetyViolation
 from servers.drone.link import DroneLink, LogEntry
@@ -111,6 +111,7 @@ class FlightHold:
                     0,
                     verdict="held",
                     client=current_client(),
+                    path=current_path(),
                 )
             )
         raise OnHold(

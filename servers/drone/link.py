@@ -34,7 +34,7 @@ import structlog
 from opentelemetry import trace
 
 from servers import metrics, tracing
-from servers.auth.identity import current_client
+from servers.auth.identity import current_client, current_path
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
@@ -139,6 +139,8 @@ class LogEntry:
     wall: float = field(default_factory=time.time)
     """Wall-clock time (Unix seconds) beside `at` (the link clock's seconds), so an entry can be
     matched with other logs and with what people saw happen."""
+    path: str | None = None
+    """The mounted path the caller came in on (`/drone-code`: its tool mode); None as `client`."""
 
     @property
     def wall_iso(self) -> str:
@@ -147,7 +149,7 @@ class LogEntry:
 
 
 class _Waiter:
-    __slots__ = ("client", "done", "error", "reply", "span")
+    __slots__ = ("client", "done", "error", "path", "reply", "span")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
@@ -155,6 +157,7 @@ class _Waiter:
         self.error: DroneError | None = None
         # Taken in the caller's task: the outcome is recorded from the link's receive loop.
         self.client = current_client()
+        self.path = current_path()
         self.span = trace.get_current_span()
 
 
@@ -752,6 +755,7 @@ class DroneLink:
         (whose identity its waiter holds), else from the caller's own task."""
         waiter = None if ticket is None else self._waiters.get(ticket)
         client = waiter.client if waiter is not None else current_client()
+        path = waiter.path if waiter is not None else current_path()
         span = waiter.span if waiter is not None else trace.get_current_span()
         tracing.record_command(span, outcome, attempts, verdict)
         metrics.observe_command(self.drone_address, command.verb, outcome, latency_s, verdict)
@@ -767,6 +771,7 @@ class DroneLink:
                 evidence,
                 client,
                 self._wall(),
+                path,
             )
         )
 

@@ -16,7 +16,7 @@ import anyio
 import structlog
 
 from servers import metrics
-from servers.auth.identity import current_client
+from servers.auth.identity import current_client, current_path
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
@@ -389,7 +389,16 @@ class Pilot:
 
     def _log_refusal(self, what: str, outcome: Literal["refused", "not_connected"], why: str) -> None:
         self.link.flight_log.append(
-            LogEntry(self.link.clock.now(), what, outcome, why, 0.0, 0, client=current_client())
+            LogEntry(
+                self.link.clock.now(),
+                what,
+                outcome,
+                why,
+                0.0,
+                0,
+                client=current_client(),
+                path=current_path(),
+            )
         )
 
     def _require_connected(self, what: str) -> None:

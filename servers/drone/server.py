@@ -96,6 +96,7 @@ def build_drone_server(
                 "latency_ms": round(e.latency_s * 1000, 2),
                 "attempts": e.attempts,
                 "client": e.client,
+                "path": e.path,
                 **({"verdict": e.verdict, "evidence": e.evidence} if e.verdict is not None else {}),
             }
             for e in runtime.link.flight_log

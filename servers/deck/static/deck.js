@@ -108,7 +108,7 @@
     const body = $("log-rows"); body.textContent = "";
     for (const e of rows.slice().reverse()) {
       const tr = document.createElement("tr");
-      cell(tr, clock(e.at)); cell(tr, e.command); cell(tr, e.client || "(link)");
+      cell(tr, clock(e.at)); cell(tr, e.command); cell(tr, e.client || "(link)"); cell(tr, e.path || "");
       cell(tr, e.outcome); cell(tr, e.reply === null ? "" : e.reply); cell(tr, fmt(e.latency_ms, 1) + " ms");
       body.appendChild(tr);
     }
@@ -117,7 +117,7 @@
     const body = $("agents-rows"); body.textContent = "";
     for (const a of agents) {
       const tr = document.createElement("tr");
-      cell(tr, a.client); cell(tr, a.calls); cell(tr, a.last_call); cell(tr, clock(a.last_at));
+      cell(tr, a.client); cell(tr, a.path || ""); cell(tr, a.calls); cell(tr, a.last_call); cell(tr, clock(a.last_at));
       body.appendChild(tr);
     }
   }
