@@ -18,13 +18,22 @@ import structlog
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import Scope
 
-__all__ = ["LOG_KEY", "bound_client", "client_of", "current_client", "current_path"]
+__all__ = [
+    "LOG_KEY",
+    "bound_client",
+    "bound_tool",
+    "client_of",
+    "current_client",
+    "current_path",
+    "current_tool",
+]
 
 LOG_KEY: Final = "client"
 """The structlog key the identity is logged under."""
 
 _client: ContextVar[str | None] = ContextVar("tello_mcp_client", default=None)
 _path: ContextVar[str | None] = ContextVar("tello_mcp_path", default=None)
+_tool: ContextVar[str | None] = ContextVar("tello_mcp_tool", default=None)
 
 
 def current_client() -> str | None:
@@ -64,3 +73,18 @@ def bound_client(client: str, path: str | None = None) -> Generator[None]:
     finally:
         _path.reset(path_token)
         _client.reset(token)
+
+
+def current_tool() -> str | None:
+    """The tool being run (set by the server's tool wrapper), or None outside one."""
+    return _tool.get()
+
+
+@contextlib.contextmanager
+def bound_tool(name: str) -> Generator[None]:
+    """`name` as `current_tool()` for the block: what the flight log names a command's tool by."""
+    token = _tool.set(name)
+    try:
+        yield
+    finally:
+        _tool.reset(token)

@@ -127,6 +127,7 @@ class Deck:
                     "command": e.command,
                     "client": e.client,
                     "path": e.path,
+                    "tool": e.tool,
                     "outcome": e.outcome if e.verdict is None else f"{e.outcome} ({e.verdict})",
                     "reply": e.reply,
                     "latency_ms": round(e.latency_s * 1000, 1),

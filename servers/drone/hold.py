@@ -21,7 +21,7 @@ import anyio
 import structlog
 
 from servers import metrics
-from servers.auth.identity import current_client, current_path
+from servers.auth.identity import current_client, current_path, current_tool
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import SafetyViolation
 from servers.drone.link import DroneLink, LogEntry
@@ -112,6 +112,7 @@ class FlightHold:
                     verdict="held",
                     client=current_client(),
                     path=current_path(),
+                    tool=current_tool(),
                 )
             )
         raise OnHold(

@@ -34,7 +34,7 @@ import structlog
 from opentelemetry import trace
 
 from servers import metrics, tracing
-from servers.auth.identity import current_client, current_path
+from servers.auth.identity import current_client, current_path, current_tool
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
@@ -141,6 +141,9 @@ class LogEntry:
     matched with other logs and with what people saw happen."""
     path: str | None = None
     """The mounted path the caller came in on (`/drone-code`: its tool mode); None as `client`."""
+    tool: str | None = None
+    """The tool that sent it (`move`; `takeoff` for the battery read a takeoff makes); None for
+    the link's own commands."""
 
     @property
     def wall_iso(self) -> str:
@@ -149,7 +152,7 @@ class LogEntry:
 
 
 class _Waiter:
-    __slots__ = ("client", "done", "error", "path", "reply", "span")
+    __slots__ = ("client", "done", "error", "path", "reply", "span", "tool")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
@@ -158,6 +161,7 @@ class _Waiter:
         # Taken in the caller's task: the outcome is recorded from the link's receive loop.
         self.client = current_client()
         self.path = current_path()
+        self.tool = current_tool()
         self.span = trace.get_current_span()
 
 
@@ -756,6 +760,7 @@ class DroneLink:
         waiter = None if ticket is None else self._waiters.get(ticket)
         client = waiter.client if waiter is not None else current_client()
         path = waiter.path if waiter is not None else current_path()
+        tool = waiter.tool if waiter is not None else current_tool()
         span = waiter.span if waiter is not None else trace.get_current_span()
         tracing.record_command(span, outcome, attempts, verdict)
         metrics.observe_command(self.drone_address, command.verb, outcome, latency_s, verdict)
@@ -772,6 +777,7 @@ class DroneLink:
                 client,
                 self._wall(),
                 path,
+                tool,
             )
         )
 

@@ -16,7 +16,7 @@ import anyio
 import structlog
 
 from servers import metrics
-from servers.auth.identity import current_client, current_path
+from servers.auth.identity import current_client, current_path, current_tool
 from servers.drone.core import commands
 from servers.drone.core.commands import Command, Motion
 from servers.drone.core.errors import (
@@ -398,6 +398,7 @@ class Pilot:
                 0,
                 client=current_client(),
                 path=current_path(),
+                tool=current_tool(),
             )
         )
 

@@ -97,6 +97,7 @@ def build_drone_server(
                 "attempts": e.attempts,
                 "client": e.client,
                 "path": e.path,
+                "tool": e.tool,
                 **({"verdict": e.verdict, "evidence": e.evidence} if e.verdict is not None else {}),
             }
             for e in runtime.link.flight_log

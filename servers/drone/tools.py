@@ -22,6 +22,7 @@ from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from servers import metrics
+from servers.auth.identity import bound_tool
 from servers.auth.scopes import declare_scopes
 from servers.drone.core import commands
 from servers.drone.core.errors import DroneError, OutcomeUnknown, OutOfRange, SafetyViolation
@@ -80,7 +81,8 @@ def _tool_call(
             started = time.perf_counter()
             arguments = _loggable(kwargs)
             try:
-                result = await fn(*args, **kwargs)
+                with bound_tool(name):
+                    result = await fn(*args, **kwargs)
             except DroneError as exc:
                 _log.info(
                     "tool_call",

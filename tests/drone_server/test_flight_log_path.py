@@ -28,5 +28,8 @@ async def test_each_flight_log_entry_names_its_path() -> None:
     assert isinstance(log.contents[0], TextResourceContents)
     entries = {e["command"]: e for e in json.loads(log.contents[0].text)}
     assert entries["takeoff"]["path"] == "/drone-search"
+    assert entries["takeoff"]["tool"] == "takeoff"
+    assert entries["land"]["tool"] == "land"
+    assert entries["battery?"]["tool"] == "takeoff"  # the read a takeoff makes first
     assert entries["land"]["path"] == "/drone"
     assert entries["takeoff"]["client"] == entries["land"]["client"] == "127.0.0.1"

@@ -108,7 +108,7 @@
     const body = $("log-rows"); body.textContent = "";
     for (const e of rows.slice().reverse()) {
       const tr = document.createElement("tr");
-      cell(tr, clock(e.at)); cell(tr, e.command); cell(tr, e.client || "(link)"); cell(tr, e.path || "");
+      cell(tr, clock(e.at)); cell(tr, e.tool || ""); cell(tr, e.command); cell(tr, e.client || "(link)"); cell(tr, e.path || "");
       cell(tr, e.outcome); cell(tr, e.reply === null ? "" : e.reply); cell(tr, fmt(e.latency_ms, 1) + " ms");
       body.appendChild(tr);
     }
