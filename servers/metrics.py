@@ -207,6 +207,8 @@ _LINK_COUNTERS: Final = {
     "timeouts": "Commands that got no reply in time.",
     "keepalives": "Keepalives sent.",
     "replies": "Replies received.",
+    "state_packets": "State packets received and parsed.",
+    "bad_state": "State datagrams that did not parse.",
 }
 _VIDEO_COUNTERS: Final = {
     "frames_decoded": ("video_frames_decoded", "Video frames the decoder produced."),

@@ -366,6 +366,7 @@ class DroneLink:
             "retries": c.retries,
             "timeouts": c.timeouts,
             "bad_state": c.bad_state,
+            "state_packets": c.state_packets,
             "keepalives": c.keepalives,
         }
 

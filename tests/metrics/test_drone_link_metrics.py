@@ -81,3 +81,17 @@ async def test_a_shutdown_landing_is_an_auto_land_and_a_landed_drone_is_not() ->
             await drone.runtime.land_for_shutdown()  # on the ground: nothing sent, nothing counted
         after = await scrape_app()
     assert after.value(AUTO_LANDS, **labels) - before.value(AUTO_LANDS, **labels) == 1
+
+
+async def test_state_packets_received_are_what_the_simulator_sent() -> None:
+    """Every state packet the simulator sent (none lost: no fault set) is counted, no more."""
+    async with flying() as drone:
+        address = drone.runtime.link.drone_address
+        with anyio.fail_after(30):
+            await anyio.sleep(2)  # virtual: twenty state packets' worth
+        scraped = await scrape_app()
+        counted = scraped.value("tello_mcp_drone_link_state_packets_total", drone=address)
+        sent = drone.truth.state_packets_sent
+        assert sent >= 10
+        assert sent - 1 <= counted <= sent  # one may be on its way when scraped
+        assert scraped.value("tello_mcp_drone_link_bad_state_total", drone=address) == 0

@@ -260,6 +260,7 @@ class _Counters:
     retries: int = 0
     timeouts: int = 0
     bad_state: int = 0
+    state_packets: int = 0  # state packets parsed (bad ones are `bad_state`)
     keepalives: int = 0
     side_reads: int = 0  # caller reads sent beside a pending command
     side_keepalives: int = 0  # keepalive reads and probes sent beside a pending command
@@ -706,6 +707,7 @@ class TelloProtocol:
         except ProtocolError as exc:
             self.counters.bad_state += 1
             return [BadDatagram(now, "state", data, str(exc))]
+        self.counters.state_packets += 1
         previous = self._telemetry
         self._telemetry = telemetry
         if not on_ground(telemetry):
