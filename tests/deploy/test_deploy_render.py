@@ -35,6 +35,8 @@ COMMON: set[tuple[str, str]] = {
     ("AgentgatewayPolicy", "tello-mcp-host"),
     ("AgentgatewayBackend", "virtual-mcp"),
     ("ModelConfig", "tello-mcp-model"),
+    ("PodMonitor", "tello-mcp"),
+    ("PrometheusRule", "tello-mcp"),
     *(
         (kind, name)
         for name in ("drone", "drone-search", "drone-code", "drone-codesearch")
