@@ -38,12 +38,12 @@ run: $(STAMP)
 sim: $(STAMP)
 	$(BIN)/drone-sim
 
-## test: the whole test suite (what CI runs)
-test: $(STAMP)
+## test: the whole test suite (what CI runs): two processes, each test file in one of them
+test: $(STAMP) conformance-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## test-stress: the whole suite three times in a row while both cores are kept busy
 test-stress: $(STAMP)
