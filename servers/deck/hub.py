@@ -90,14 +90,6 @@ class Deck:
         elif state.flight == "landed" and h.path and h.path[-1] != (0.0, 0.0, 0.0):
             h.path.append((0.0, 0.0, 0.0))  # a landing ends the track; the next takeoff starts at 0
         log = list(link.flight_log)[-LOG_ROWS:]
-        agents: dict[str, dict[str, Any]] = {}
-        for e in link.flight_log:
-            if e.client is None:
-                continue
-            a = agents.setdefault(f"{e.client} {e.path}", {"client": e.client, "path": e.path, "calls": 0})
-            a["calls"] += 1
-            a["last_call"] = e.command
-            a["last_at"] = round(now_wall - (now - e.at), 3)
         env = pilot.envelope
         cam = self.camera
         return {
@@ -134,7 +126,7 @@ class Deck:
                 }
                 for e in log
             ],
-            "agents": sorted(agents.values(), key=lambda a: -a["last_at"]),
+            "agents": [{**a, "last_at": round(a["last_at"], 3)} for a in rt.callers.listed()],
             "camera": {"seq": cam.seq, "age_s": None if cam.at is None else round(now_wall - cam.at, 1)},
             "viewers": {"open": self.viewers, "max": self.max_viewers},
             "recordings_url": RECORDINGS_URL,

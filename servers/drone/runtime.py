@@ -22,6 +22,7 @@ import anyio
 import structlog
 
 from servers import metrics
+from servers.drone.callers import Callers
 from servers.drone.camera import VideoReceiver
 from servers.drone.config import DroneSettings
 from servers.drone.core import commands
@@ -62,6 +63,8 @@ class DroneRuntime:
         self._pilot: Pilot | None = None
         self._photos: PhotoService | None = None
         self.hold = FlightHold()
+        self.callers = Callers()
+        """Who called the drone's tools (for the deck's "who flies"); survives reconnects too."""
         """The operator's hold: one per runtime, so it survives link reconnects."""
         self.recorder: FlightRecorder | None = None
         self._log = structlog.get_logger("drone.runtime")

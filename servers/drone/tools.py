@@ -22,8 +22,9 @@ from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from servers import metrics
-from servers.auth.identity import bound_tool
+from servers.auth.identity import bound_tool, current_client, current_path
 from servers.auth.scopes import declare_scopes
+from servers.drone.callers import Callers
 from servers.drone.core import commands
 from servers.drone.core.errors import DroneError, OutcomeUnknown, OutOfRange, SafetyViolation
 from servers.drone.models import (
@@ -71,15 +72,19 @@ def error_text(exc: DroneError, state: DroneState | None) -> str:
 
 
 def _tool_call(
-    pilot: Callable[[], Pilot], name: str
+    pilot: Callable[[], Pilot], name: str, callers: Callers | None = None
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Log every call (name, arguments, outcome, latency) and map drone errors to `isError`."""
+    """Log every call (name, arguments, outcome, latency), note its caller in `callers`, and map
+    drone errors to `isError`."""
 
     def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(fn)
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             started = time.perf_counter()
             arguments = _loggable(kwargs)
+            client = current_client()
+            if callers is not None and client is not None:
+                callers.saw(client, current_path(), name, time.time())
             try:
                 with bound_tool(name):
                     result = await fn(*args, **kwargs)
@@ -164,7 +169,7 @@ def register_tools(
     ) -> Callable[[Callable[..., Awaitable[Any]]], None]:
         def register(fn: Callable[..., Awaitable[Any]]) -> None:
             server.add_tool(
-                _tool_call(pilot, name)(fn),
+                _tool_call(pilot, name, runtime.callers)(fn),
                 name=name,
                 title=title,
                 description=fn.__doc__,

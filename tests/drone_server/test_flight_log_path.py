@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 from mcp_types import TextResourceContents
 
+from servers.deck.hub import Deck
 from tests.drone_server.harness import serving, text_of
 
 pytestmark = pytest.mark.anyio
@@ -33,3 +34,21 @@ async def test_each_flight_log_entry_names_its_path() -> None:
     assert entries["battery?"]["tool"] == "takeoff"  # the read a takeoff makes first
     assert entries["land"]["path"] == "/drone"
     assert entries["takeoff"]["client"] == entries["land"]["client"] == "127.0.0.1"
+
+
+async def test_who_flies_lists_an_agent_that_only_reads() -> None:
+    """An agent that never sends the drone a flight command is still in the room: the deck's
+    "who flies" lists every client that called a drone tool, by path, with its last tool."""
+    async with serving() as served:
+        with anyio.fail_after(60):
+            async with Client(f"{served.base}/drone-search") as reader:
+                for _ in range(3):
+                    read = await reader.call_tool("invoke_tool", {"name": "get_state", "arguments": {}})
+                    assert not read.is_error, text_of(read)
+            async with Client(served.url) as flier:
+                assert not (await flier.call_tool("get_battery", {})).is_error
+            agents = Deck(served.runtime).snapshot()["agents"]
+    assert [(a["client"], a["path"], a["calls"], a["last_call"]) for a in agents] == [
+        ("127.0.0.1", "/drone", 1, "get_battery"),
+        ("127.0.0.1", "/drone-search", 3, "get_state"),
+    ]
