@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servers.auth.scopes import noting_refusals
 from servers.sdk import session_count
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ RECONNECTS: Final = Counter(
 )
 TOOL_CALLS: Final = Counter(
     f"{PREFIX}tool_calls",
-    "MCP tool calls by mounted path, tool and outcome (ok, tool_error, protocol_error, cancelled).",
+    "MCP tool calls by mounted path, tool and outcome "
+    "(ok, tool_error, refused_auth, rate_limited, protocol_error, cancelled).",
     ("path", "tool", "outcome"),
     registry=REGISTRY,
 )
@@ -424,7 +426,8 @@ class ToolCallMetrics:
     """SDK (context-tier) middleware counting and timing `tools/call` by tool and outcome.
 
     Outcomes: `ok`, `tool_error` (a result with `isError`, the model-visible failure),
-    `protocol_error` (a JSON-RPC error: unknown tool, bad arguments, a crash), `cancelled`.
+    `refused_auth` (the token lacks the tool's scope), `rate_limited` (the client's flight-action
+    limit), `protocol_error` (a JSON-RPC error: unknown tool, bad arguments, a crash), `cancelled`.
     A name that is not one of the server's tools is counted as `unknown`, so a client cannot
     grow the label set. `build_app` attaches one to every mounted server."""
 
@@ -440,12 +443,15 @@ class ToolCallMetrics:
         start = time.perf_counter()
         outcome = "cancelled"
         try:
-            result = await call_next(ctx)
+            with noting_refusals() as refused:
+                result = await call_next(ctx)
         except Exception:
             outcome = "protocol_error"
             raise
         else:
             outcome = "tool_error" if _is_tool_error(result) else "ok"
+            if outcome == "tool_error":
+                outcome = refused.get("outcome", outcome)
             return result
         finally:
             TOOL_CALLS.labels(path=self.path, tool=tool, outcome=outcome).inc()

@@ -19,9 +19,11 @@ unmarked server (stdio, in-process, access control off) requires nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -50,6 +52,28 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("auth.scopes")
+
+_refusals: ContextVar[dict[str, str] | None] = ContextVar("tello_mcp_refusal", default=None)
+
+
+@contextlib.contextmanager
+def noting_refusals() -> Generator[dict[str, str]]:
+    """For the block, a dict that `authorize_tool` fills with `outcome` ("refused_auth",
+    "rate_limited") when it refuses a call: how `/metrics` tells those tool errors apart. A dict,
+    not a value, so a handler running in a copy of this context still reaches it."""
+    box: dict[str, str] = {}
+    token = _refusals.set(box)
+    try:
+        yield box
+    finally:
+        _refusals.reset(token)
+
+
+def _note(outcome: str) -> None:
+    box = _refusals.get()
+    if box is not None:
+        box["outcome"] = outcome
+
 
 Refund = Callable[[], None]
 
@@ -177,6 +201,7 @@ def authorize_tool(server: MCPServer[object], name: str, *, refused: str) -> Ref
     missing = missing_scopes(access.scopes)
     if missing:
         _log.info("tool_refused", tool=name, reason="scope", missing=missing)
+        _note("refused_auth")
         needs = " and ".join(missing)
         raise ToolError(
             f"{name} needs the {needs} scope{'s' if len(missing) > 1 else ''}, which this client's token "
@@ -190,6 +215,7 @@ def authorize_tool(server: MCPServer[object], name: str, *, refused: str) -> Ref
     if wait_s is not None:
         retry_s = max(1, math.ceil(wait_s))
         _log.info("tool_refused", tool=name, reason="rate_limit", retry_after_s=retry_s)
+        _note("rate_limited")
         raise ToolError(
             f"{name}: rate limit reached ({limiter.actions} flight actions per {limiter.window_s:g} s "
             f"per client); retry in {retry_s} s; {refused}"

@@ -35,6 +35,7 @@ from tests.drone_server.harness import (
     structured,
     text_of,
 )
+from tests.metrics.scrape import Scrape, scrape
 from tests.support.eras import ACCEPT, ERAS, LEGACY_INIT
 
 pytestmark = pytest.mark.anyio
@@ -296,6 +297,30 @@ async def test_refusals_that_sent_nothing_leave_the_rate_limit(served: Served, i
             assert "rate limit" in text_of(limited)
     finally:
         await land_if_flying(served.runtime)
+
+
+async def test_auth_and_rate_limit_refusals_are_told_apart_in_metrics(served: Served, issuer: Issuer) -> None:
+    """`tello_mcp_tool_calls_total` counts a call refused for a missing scope as `refused_auth`
+    and one over the flight-action limit as `rate_limited`, not as a plain tool error."""
+
+    def calls(s: Scrape, tool: str, outcome: str) -> float:
+        return s.value("tello_mcp_tool_calls_total", path="/drone", tool=tool, outcome=outcome)
+
+    before = await scrape(served.base)
+    try:
+        async with client(served.url, issuer.token("erin", READ_ONLY), "2026-07-28") as reader:
+            assert (await reader.call_tool("takeoff")).is_error
+        async with client(served.url, issuer.token("frank", PILOT), "2026-07-28") as pilot:
+            assert not (await pilot.call_tool("takeoff")).is_error
+            assert not (await pilot.call_tool("move", {"direction": "up", "distance_cm": 20})).is_error
+            limited = await pilot.call_tool("move", {"direction": "up", "distance_cm": 20})
+            assert "rate limit" in text_of(limited)
+    finally:
+        await land_if_flying(served.runtime)
+    after = await scrape(served.base)
+    assert calls(after, "takeoff", "refused_auth") - calls(before, "takeoff", "refused_auth") == 1
+    assert calls(after, "move", "rate_limited") - calls(before, "move", "rate_limited") == 1
+    assert calls(after, "move", "ok") - calls(before, "move", "ok") == 1
 
 
 async def test_the_admin_route_needs_the_admin_scope(served: Served, issuer: Issuer) -> None:
