@@ -63,9 +63,9 @@ class DroneRuntime:
         self._pilot: Pilot | None = None
         self._photos: PhotoService | None = None
         self.hold = FlightHold()
+        """The operator's hold: one per runtime, so it survives link reconnects."""
         self.callers = Callers()
         """Who called the drone's tools (for the deck's "who flies"); survives reconnects too."""
-        """The operator's hold: one per runtime, so it survives link reconnects."""
         self.recorder: FlightRecorder | None = None
         self._log = structlog.get_logger("drone.runtime")
 
