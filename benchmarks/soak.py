@@ -508,8 +508,17 @@ async def wait_connected(suite: Suite, within: float = 60.0) -> bool:
     return False
 
 
-async def reboot(suite: Suite, tally: Tally, schedule: Schedule) -> None:
-    """Reboot the landed drone and wait until the link has it back."""
+async def reboot(suite: Suite, tally: Tally, schedule: Schedule) -> bool:
+    """Reboot the landed drone and wait until the link has it back.
+
+    Landed by ground truth, not by the last `land` result: a `land` resolved from the state
+    stream can answer while the simulator is still settling on the ground, and a reboot then
+    counts as a crash that no server decision caused (seen once in CI)."""
+    try:
+        await suite.sim.wait_for(lambda t: not t.flying, timeout_s=30)
+    except TimeoutError:
+        tally.faults.append(f"reboot put off at {schedule.elapsed():.0f} s: the drone is still flying")
+        return False
     booted = len(suite.sim.truth.events_of(EventKind.BOOTED))
     suite.sim.reboot()
     with anyio.move_on_after(60):
@@ -518,6 +527,7 @@ async def reboot(suite: Suite, tally: Tally, schedule: Schedule) -> None:
         )
     back = await wait_connected(suite)
     tally.faults.append(f"reboot at {schedule.elapsed():.0f} s: link {'back' if back else 'NOT back'}")
+    return True
 
 
 async def renumber(suite: Suite, tally: Tally, schedule: Schedule, http: httpx.AsyncClient) -> None:
@@ -548,8 +558,7 @@ async def pilot(suite: Suite, tally: Tally, schedule: Schedule, hard_stop: float
             and not (schedule.done() and schedule.rebooted and schedule.rebound)
         ):
             if not schedule.rebooted and schedule.at(REBOOT_AFTER):
-                await reboot(suite, tally, schedule)
-                schedule.rebooted = True
+                schedule.rebooted = await reboot(suite, tally, schedule)
             if truth.battery_pct < SWAP_BELOW_PCT:
                 suite.sim.set_battery(100)
                 tally.battery_swaps += 1
