@@ -39,7 +39,7 @@ from servers.drone.server import build_drone_server
 from servers.http import HttpSettings, serve
 from servers.resource_updates import ResourceUpdates
 from tests.support.eras import ERAS
-from tests.support.virtual import virtual_runtime
+from tests.support.virtual import in_virtual_time, virtual_runtime
 
 TIME_SCALE: Final = 4.0
 """Over HTTP only: simulated seconds per real second. Reads time out after 1 simulated second
@@ -264,10 +264,13 @@ def freshness_of(content: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def assert_fresh(content: Mapping[str, Any]) -> None:
+    """Connected, with a state packet younger than the staleness threshold in force: the
+    production 1 s on virtual time, `HTTP_STALE_AFTER_S` on the scaled wall clock (a loaded
+    machine stalling the loop 0.3 s there is 1.3 simulated seconds: a flake, not a finding)."""
     fresh = freshness_of(content)
     assert fresh["link"] == "connected", fresh
     assert fresh["state_age_s"] is not None
-    assert 0 <= fresh["state_age_s"] < 1.0, fresh
+    assert 0 <= fresh["state_age_s"] < (1.0 if in_virtual_time() else HTTP_STALE_AFTER_S), fresh
 
 
 # ---- ground truth: what reached the drone ----
