@@ -7,8 +7,6 @@ change events under a deadline; nothing sleeps. Screenshots go to `.cache/deck/`
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import anyio
@@ -17,13 +15,12 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.drone_server.harness import Served, executed, serving, text_of
 
 pytestmark = pytest.mark.anyio
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".cache" / "deck"
 WAIT_MS = 15_000
 
@@ -31,18 +28,6 @@ WAIT_MS = 15_000
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # uvicorn and Playwright's driver need real time and asyncio
-
-
-@pytest.fixture
-async def browser() -> AsyncGenerator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (as root)")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _until(served: Served, predicate: object, within: float = 15.0) -> None:

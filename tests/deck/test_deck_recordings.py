@@ -7,13 +7,12 @@ the panel says how to turn it on. Waits are Playwright's bounded `expect`; nothi
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from servers.auth.settings import AccessSettings
 from servers.drone.recorder import Recording, read_recording
@@ -21,7 +20,6 @@ from tests.drone_server.harness import Served, http_drone_settings, http_setting
 
 pytestmark = pytest.mark.anyio
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".cache" / "deck"
 WAIT_MS = 15_000
 TOKEN = "deck-recordings-token-0123456789"
@@ -30,18 +28,6 @@ TOKEN = "deck-recordings-token-0123456789"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # uvicorn and Playwright's driver need real time and asyncio
-
-
-@pytest.fixture
-async def browser() -> AsyncGenerator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (as root)")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _recording_closed(served: Served) -> None:

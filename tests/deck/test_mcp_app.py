@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from mcp import Client
 from mcp.client.extension import ClientExtension, advertise
 from mcp.server.apps import EXTENSION_ID
 from mcp_types import CallToolResult, TextResourceContents, Tool
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from servers.deck.app_resource import APP_MIME_TYPE, DECK_APP_URI, SNAPSHOT_TOOL
 from tests.drone_server.harness import TOOL_NAMES, Served, executed, flying, serving, structured, text_of
@@ -37,7 +36,6 @@ from tool_modes.search import MAX_MATCHES
 
 pytestmark = pytest.mark.anyio
 
-CHROMIUM = "/usr/bin/chromium"
 HOST_PAGE = Path(__file__).with_name("app_host.html")
 WAIT_MS = 15_000
 STRICT = {"connectDomains": [], "resourceDomains": [], "frameDomains": [], "baseUriDomains": []}
@@ -147,18 +145,6 @@ async def test_the_snapshot_feeds_the_app_state_flight_log_and_hold() -> None:
 
 
 # ---- the app in Chromium, inside a minimal host ----
-
-
-@pytest.fixture
-async def browser() -> AsyncGenerator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (as root)")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _until(served: Served, check: Callable[[], bool], within: float = 15.0) -> None:
