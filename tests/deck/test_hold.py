@@ -4,6 +4,8 @@ reads still work; the hold survives a reconnect and lands in the flight log."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 from mcp import Client
@@ -94,3 +96,42 @@ async def test_hold_survives_a_reconnect_of_the_drone() -> None:
         assert "on hold" in text_of(refused)
         assert {text.split()[0] for text in sent_since(drone.truth, since)} <= {"command"}
         assert "takeoff" not in executed(drone.truth)
+
+
+async def test_a_hold_set_while_actions_wait_stops_them_all() -> None:
+    """Racing the hold: a long move holds the flight section and two more wait for it (another
+    move, a flip) when the operator sets the hold. The running move finishes; neither waiting
+    action reaches the drone, and each is refused naming the hold."""
+    async with flying() as drone:
+        await _take_off(drone)
+        truth = drone.truth
+        results: dict[str, str] = {}
+        since = 0
+        async with (
+            Client(drone.server) as mover,
+            Client(drone.server) as second,
+            Client(drone.server) as third,
+        ):
+            with anyio.fail_after(120):
+                assert not (await mover.call_tool("set_speed", {"speed_cm_s": 10})).is_error
+
+                async def call(client: Client, key: str, name: str, arguments: dict[str, Any]) -> None:
+                    results[key] = text_of(await client.call_tool(name, arguments))
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call, mover, "long", "move", {"direction": "forward", "distance_cm": 100})
+                    await drone.sim.wait_for(lambda t: t.pose.x > 5, timeout_s=30)
+                    since = mark(truth)
+                    left: dict[str, Any] = {"direction": "left", "distance_cm": 50}
+                    back: dict[str, Any] = {"direction": "back"}
+                    tg.start_soon(call, second, "queued move", "move", left)
+                    tg.start_soon(call, third, "queued flip", "flip", back)
+                    await anyio.sleep(0.1)  # virtual: both are now waiting for the section
+                    drone.runtime.hold.set("operator-ana", drone.runtime.link)
+        sent = [text.split()[0] for text in sent_since(truth, since)]
+        assert "left" not in sent
+        assert "flip" not in sent
+        assert "battery?" not in sent  # a held flip does not even read the battery first
+        for key in ("queued move", "queued flip"):
+            assert "an operator has put the drone on hold" in results[key], results
+        assert truth.pose.x == pytest.approx(100, abs=5)  # the move already running finished
